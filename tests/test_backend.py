@@ -1,0 +1,71 @@
+"""Devices, explicit transfers and the NumPy/CuPy switch."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tinyalex import backend
+from tinyalex.backend import Device, TransferLog, device_of, place, to_device
+
+
+def test_device_parsing_and_equality():
+    assert Device("cpu") == Device("cpu:0") == Device(Device("cpu"))
+    assert Device("cpu:1") != Device("cpu:0")
+    assert Device("cuda:1").kind == "cuda" and Device("cuda:1").index == 1
+    assert str(Device("cuda")) == "cuda:0"
+    for bad in ["gpu", "cuda:-1", "cpu:x", "", "cuda:0:1"]:
+        with pytest.raises(ValueError, match="Device: expected"):
+            Device(bad)
+
+
+def test_numpy_arrays_use_numpy():
+    assert backend.get_array_module(np.ones(2), np.zeros(3)) is np
+    assert device_of(np.ones(2)) == Device("cpu")
+
+
+def test_logical_cpu_devices_tag_arrays():
+    x = place(np.arange(4.0), "cpu:1")
+    assert device_of(x) == Device("cpu:1")
+    assert device_of(x[1:] * 2) == Device("cpu:1")  # derived arrays keep the producer's tag
+    assert device_of(np.asarray(x)) == Device("cpu")  # unwrapped: a plain array again
+
+
+def test_to_device_copies_and_logs():
+    log = TransferLog()
+    x = place(np.arange(6.0).reshape(2, 3), "cpu:0")
+    y = to_device(x, "cpu:1", log=log, label="conv3", phase="forward")
+    assert device_of(y) == Device("cpu:1") and np.array_equal(np.asarray(y), np.asarray(x))
+    y[0, 0] = 100.0
+    assert x[0, 0] == 0.0  # a transfer is a copy
+    to_device(y, "cpu:1", log=log)  # same device: copied, not logged (nothing crosses a link)
+    assert len(log) == 1 and log.total_bytes == 48
+    record = log.records[0]
+    assert (record.source, record.target, record.label, record.phase) == (Device("cpu:0"), Device("cpu:1"), "conv3", "forward")
+    assert "conv3" in repr(log) and "48" in repr(log)
+
+
+def test_import_does_not_need_cupy():
+    code = "import sys; sys.modules['cupy'] = None; import tinyalex, tinyalex.functional; print('ok')"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip() == "ok", result.stderr
+
+
+def test_cuda_device_without_cupy_fails_clearly(monkeypatch):
+    monkeypatch.setitem(sys.modules, "cupy", None)
+    with pytest.raises(ImportError):
+        to_device(np.ones(2), "cuda:0")
+    assert backend.cupy_available() is False
+
+
+@pytest.mark.skipif(not backend.cupy_available(), reason="CuPy with a CUDA GPU is not available")
+def test_to_gpu_and_back():
+    import cupy
+
+    x = np.arange(5.0)
+    g = to_device(x, "cuda:0")
+    assert isinstance(g, cupy.ndarray) and device_of(g) == Device("cuda:0")
+    assert backend.get_array_module(g) is cupy
+    back = to_device(g, "cpu")
+    assert isinstance(back, np.ndarray) and np.array_equal(np.asarray(back), x)

@@ -1,0 +1,119 @@
+"""ReLU and tanh (paper §3.1), and dropout (paper §4.2)."""
+
+import numpy as np
+import pytest
+
+from tinyalex import functional as F
+from tinyalex import gradcheck
+from tinyalex.backend import to_numpy
+
+
+def _away_from_zero(rng, shape):
+    """Inputs at least 0.01 from ReLU's kink, so finite differences never straddle it."""
+    x = rng.standard_normal(shape)
+    return np.where(np.abs(x) < 0.01, 0.5, x)
+
+
+@pytest.mark.parametrize("shape", [(3, 4), (2, 3, 5, 5), (7,)])
+def test_relu(xp, rng, shape):
+    x = _away_from_zero(rng, shape)
+    out, _ = F.relu_forward(xp.asarray(x))
+    for v, o in zip(x.ravel(), to_numpy(out).ravel()):
+        assert o == (v if v > 0 else 0.0)
+    result = gradcheck.check_layer(F.relu_forward, F.relu_backward, xp.asarray(x))
+    assert result.max_error <= 1e-6, result
+
+
+@pytest.mark.parametrize("shape", [(3, 4), (2, 3, 5, 5)])
+def test_tanh(xp, rng, shape):
+    x = rng.standard_normal(shape) * 2
+    out, _ = F.tanh_forward(xp.asarray(x))
+    for v, o in zip(x.ravel(), to_numpy(out).ravel()):
+        assert o == pytest.approx(np.tanh(v), abs=1e-15)
+    result = gradcheck.check_layer(F.tanh_forward, F.tanh_backward, xp.asarray(x))
+    assert result.max_error <= 1e-6, result
+
+
+def test_activations_keep_float32(xp):
+    x = xp.linspace(-3, 3, 12, dtype=xp.float32).reshape(3, 4)
+    for forward, backward in [(F.relu_forward, F.relu_backward), (F.tanh_forward, F.tanh_backward)]:
+        out, cache = forward(x)
+        assert out.dtype == np.float32
+        assert backward(xp.ones_like(out), cache).dtype == np.float32
+
+
+def test_relu_gradient_is_zero_at_and_below_zero(xp):
+    x = xp.asarray([-1.0, 0.0, 2.0])
+    _, cache = F.relu_forward(x)
+    np.testing.assert_array_equal(to_numpy(F.relu_backward(xp.ones(3), cache)), [0.0, 0.0, 1.0])
+
+
+def test_activations_refuse_integers_and_bad_dout(xp):
+    with pytest.raises(ValueError, match="relu_forward: x must be a floating-point array"):
+        F.relu_forward(xp.arange(3))
+    _, cache = F.tanh_forward(xp.ones(3))
+    with pytest.raises(ValueError, match=r"tanh_backward: dout must have shape \(3,\)"):
+        F.tanh_backward(xp.ones(4), cache)
+
+
+# ----- dropout ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("inverted", [False, True])
+@pytest.mark.parametrize("p", [0.5, 0.2])
+def test_dropout_train_matches_formula(xp, rng, p, inverted):
+    x = rng.standard_normal((4, 50))
+    out, _ = F.dropout_forward(xp.asarray(x), p, train=True, rng=np.random.default_rng(3), inverted=inverted)
+    keep = np.random.default_rng(3).random(x.shape, dtype=np.float32) >= p
+    scale = 1 / (1 - p) if inverted else 1.0
+    for v, k, o in zip(x.ravel(), keep.ravel(), to_numpy(out).ravel()):
+        assert o == pytest.approx(v * scale if k else 0.0, rel=1e-15)
+
+
+@pytest.mark.parametrize("inverted, scale", [(False, 0.5), (True, 1.0)])
+def test_dropout_eval_scaling(xp, rng, inverted, scale):
+    """The paper multiplies by (1 - p) at test time; inverted dropout passes x through."""
+    x = rng.standard_normal((3, 5))
+    out, cache = F.dropout_forward(xp.asarray(x), 0.5, train=False, inverted=inverted)
+    np.testing.assert_allclose(to_numpy(out), x * scale, rtol=1e-15)
+    np.testing.assert_allclose(to_numpy(F.dropout_backward(xp.ones((3, 5)), cache)), np.full((3, 5), scale))
+
+
+@pytest.mark.parametrize("inverted", [False, True])
+def test_dropout_statistics(xp, inverted):
+    """About p of the units are dropped, and train and test outputs agree on average."""
+    x = xp.ones((200, 1000))
+    out, _ = F.dropout_forward(x, 0.5, train=True, rng=np.random.default_rng(0), inverted=inverted)
+    test_out, _ = F.dropout_forward(x, 0.5, train=False, inverted=inverted)
+    dropped = float((out == 0).mean())
+    assert abs(dropped - 0.5) < 0.01  # 200k Bernoulli draws: std 0.0011
+    assert abs(float(out.mean()) - float(test_out.mean())) < 0.01 * float(test_out.mean()) * 2
+
+
+@pytest.mark.parametrize("inverted", [False, True])
+def test_dropout_backward_with_fixed_mask(xp, rng, inverted):
+    x = xp.asarray(rng.standard_normal((3, 4, 5)))
+    result = gradcheck.check_layer(
+        lambda a: F.dropout_forward(a, 0.5, rng=np.random.default_rng(7), inverted=inverted),
+        F.dropout_backward, x,
+    )
+    assert result.max_error <= 1e-6, result
+    _, cache = F.dropout_forward(x, 0.5, rng=np.random.default_rng(7), inverted=inverted)
+    dx = to_numpy(F.dropout_backward(xp.ones(x.shape), cache))
+    mask = to_numpy(cache[0])
+    assert np.all(dx[~mask] == 0) and np.all(dx[mask] == (2.0 if inverted else 1.0))
+
+
+def test_dropout_seed_reproducible_and_float32(xp):
+    x = xp.ones((10, 10), dtype=xp.float32)
+    a, _ = F.dropout_forward(x, rng=np.random.default_rng(1))
+    b, _ = F.dropout_forward(x, rng=np.random.default_rng(1))
+    c, _ = F.dropout_forward(x, rng=np.random.default_rng(2))
+    assert a.dtype == np.float32
+    assert np.array_equal(to_numpy(a), to_numpy(b)) and not np.array_equal(to_numpy(a), to_numpy(c))
+
+
+@pytest.mark.parametrize("p", [-0.1, 1.0, 1.5])
+def test_dropout_bad_p(xp, p):
+    with pytest.raises(ValueError, match=f"dropout_forward: p is the probability.*got {p}"):
+        F.dropout_forward(xp.ones(3), p)

@@ -1,0 +1,49 @@
+"""The gradient checker itself: it must pass correct gradients and catch wrong ones."""
+
+import numpy as np
+import pytest
+
+from tinyalex import functional as F
+from tinyalex import gradcheck
+
+
+def test_numerical_gradient_of_a_known_function():
+    x = np.array([1.0, -2.0, 3.0])
+    grad = gradcheck.numerical_gradient(lambda: (x ** 3).sum(), x)
+    np.testing.assert_allclose(grad, 3 * x ** 2, rtol=1e-9)
+    np.testing.assert_array_equal(x, [1.0, -2.0, 3.0])  # restored
+
+
+def test_rel_error():
+    assert gradcheck.rel_error(np.array([1.0, 2.0]), np.array([1.0, 2.0])) == 0.0
+    assert gradcheck.rel_error(np.array([1.0]), np.array([3.0])) == pytest.approx(0.5)
+    assert gradcheck.rel_error(np.zeros(2), np.zeros(2)) == 0.0
+
+
+def test_catches_a_wrong_backward(rng):
+    """A backward that is off by 1% anywhere, or that forgets an edge term, must fail."""
+    x = rng.standard_normal((2, 5, 3, 3))
+
+    def scaled_backward(dout, cache):
+        return F.lrn_backward(dout, cache) * 1.01
+
+    def no_cross_terms(dout, cache):  # forgets that a[j] also enters its neighbours' denominators
+        _, _, _, scale, _, _, _ = cache
+        return dout * scale
+
+    assert gradcheck.check_layer(F.lrn_forward, scaled_backward, x, alpha=1.0).max_error > 1e-3
+    assert gradcheck.check_layer(F.lrn_forward, no_cross_terms, x, alpha=1.0).max_error > 1e-2
+    assert gradcheck.check_layer(F.lrn_forward, F.lrn_backward, x, alpha=1.0).max_error < 1e-6
+
+
+def test_refuses_float32():
+    with pytest.raises(ValueError, match="finite differences need float64"):
+        gradcheck.check_layer(F.relu_forward, F.relu_backward, np.ones(3, dtype=np.float32))
+
+
+def test_result_prints_a_table(rng):
+    x, w, b = rng.standard_normal((2, 3)), rng.standard_normal((4, 3)), rng.standard_normal(4)
+    result = gradcheck.check_layer(F.linear_forward, F.linear_backward, x, w, b)
+    text = repr(result)
+    assert "max rel error" in text and text.count("\n") == 3
+    assert result["w"].shape == (4, 3)

@@ -1,0 +1,107 @@
+"""The fully-connected layer and the softmax cross-entropy objective."""
+
+import numpy as np
+import pytest
+
+import reference
+from tinyalex import functional as F
+from tinyalex import gradcheck
+from tinyalex.backend import to_numpy
+
+
+@pytest.mark.parametrize("x_shape, out_features", [((4, 7), 3), ((3, 2, 3, 3), 5), ((1, 5), 1)])
+def test_linear_forward_matches_loop(xp, rng, x_shape, out_features):
+    x = rng.standard_normal(x_shape)
+    w = rng.standard_normal((out_features, int(np.prod(x_shape[1:]))))
+    b = rng.standard_normal(out_features)
+    out, _ = F.linear_forward(*map(xp.asarray, (x, w, b)))
+    np.testing.assert_allclose(to_numpy(out), reference.linear(x, w, b), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("x_shape, out_features", [((4, 7), 3), ((3, 2, 3, 3), 5)])
+def test_linear_backward_matches_finite_differences(xp, rng, x_shape, out_features):
+    x = rng.standard_normal(x_shape)
+    w = rng.standard_normal((out_features, int(np.prod(x_shape[1:]))))
+    b = rng.standard_normal(out_features)
+    result = gradcheck.check_layer(F.linear_forward, F.linear_backward, *map(xp.asarray, (x, w, b)))
+    assert result.max_error <= 1e-6, result
+    _, cache = F.linear_forward(*map(xp.asarray, (x, w, b)))
+    dx, _, _ = F.linear_backward(xp.ones((x_shape[0], out_features)), cache)
+    assert dx.shape == x_shape
+
+
+def test_linear_float32(xp):
+    x, w, b = xp.ones((2, 3), xp.float32), xp.ones((4, 3), xp.float32), xp.ones(4, xp.float32)
+    out, cache = F.linear_forward(x, w, b)
+    assert out.dtype == np.float32
+    assert all(g.dtype == np.float32 for g in F.linear_backward(xp.ones_like(out), cache))
+
+
+@pytest.mark.parametrize(
+    "x_shape, w_shape, b_shape, message",
+    [
+        ((5,), (3, 5), (3,), "x must be (N, ...) with at least 2 dimensions"),
+        ((2, 6), (3, 5), (3,), "x of shape (2, 6) flattens to 6 features, but w of shape (3, 5) expects 5"),
+        ((2, 5), (3, 5, 1), (3,), "w must be 2-D"),
+        ((2, 5), (3, 5), (4,), "b must have shape (3,)"),
+    ],
+)
+def test_linear_bad_input(xp, x_shape, w_shape, b_shape, message):
+    with pytest.raises(ValueError, match="linear_forward") as info:
+        F.linear_forward(xp.ones(x_shape), xp.ones(w_shape), xp.ones(b_shape))
+    assert message in str(info.value)
+
+
+# ----- softmax cross-entropy -------------------------------------------------------------------
+
+
+def test_loss_matches_formula(xp, rng):
+    logits = rng.standard_normal((6, 10)) * 3
+    labels = rng.integers(0, 10, 6)
+    loss, dlogits = F.softmax_cross_entropy(xp.asarray(logits), xp.asarray(labels))
+    assert isinstance(loss, float)
+    assert loss == pytest.approx(reference.softmax_cross_entropy(logits, labels), rel=1e-13)
+    p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    p[np.arange(6), labels] -= 1
+    np.testing.assert_allclose(to_numpy(dlogits), p / 6, rtol=1e-12, atol=1e-15)
+
+
+def test_loss_gradient_matches_finite_differences(xp, rng):
+    logits = xp.asarray(rng.standard_normal((5, 7)))
+    labels = xp.asarray(np.array([0, 6, 3, 3, 1]))
+    result = gradcheck.check_loss(F.softmax_cross_entropy, logits, labels)
+    assert result.max_error <= 1e-6, result
+
+
+def test_loss_is_stable_for_huge_logits(xp):
+    """exp(1000) overflows; the log-sum-exp shift keeps the loss exact."""
+    logits = xp.asarray([[1000.0, 0.0, -1000.0], [0.0, 1000.0, 999.0]])
+    loss, dlogits = F.softmax_cross_entropy(logits, xp.asarray([0, 2]))
+    expected = (0.0 + (1.0 + np.log1p(np.exp(-1.0)))) / 2  # row 2: -log softmax = 1 + log(1+e^-1)
+    assert loss == pytest.approx(expected, rel=1e-12)
+    assert np.all(np.isfinite(to_numpy(dlogits)))
+
+
+def test_loss_float32_and_accepts_uint8_labels(xp):
+    logits = xp.zeros((2, 4), dtype=xp.float32)
+    loss, dlogits = F.softmax_cross_entropy(logits, xp.asarray(np.array([1, 3], dtype=np.uint8)))
+    assert dlogits.dtype == np.float32
+    assert loss == pytest.approx(np.log(4), rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    "logits, labels, message",
+    [
+        (np.zeros((2, 3)), np.array([0, 3]), "label 3 is out of range for 3 classes"),
+        (np.zeros((2, 3)), np.array([-1, 0]), "label -1 is out of range"),
+        (np.zeros((2, 3)), np.array([0.0, 1.0]), "labels must be integer class indices"),
+        (np.zeros((2, 3)), np.array([0, 1, 2]), "labels must have shape (2,)"),
+        (np.zeros(3), np.array([0]), "logits must be 2-D"),
+        (np.array([[0.0, np.nan], [1.0, 2.0]]), np.array([0, 1]), "logits must be finite, got nan at [0, 1]"),
+        (np.array([[0.0, 1.0], [np.inf, 2.0]]), np.array([0, 1]), "logits must be finite, got inf at [1, 0]"),
+    ],
+)
+def test_loss_bad_input(xp, logits, labels, message):
+    with pytest.raises(ValueError, match="softmax_cross_entropy") as info:
+        F.softmax_cross_entropy(xp.asarray(logits), xp.asarray(labels))
+    assert message in str(info.value)

@@ -1,0 +1,64 @@
+"""Argument checks shared by the functional ops.
+
+Every failure is a ``ValueError`` whose message starts with the op's name and shows the expected
+and the actual shape, dtype or value, so a student knows at once which call went wrong.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+
+def pair(op: str, name: str, value, minimum: int) -> tuple[int, int]:
+    """An int or a pair of ints, as ``(vertical, horizontal)``, each at least ``minimum``."""
+    if isinstance(value, numbers.Integral):
+        value = (value, value)
+    try:
+        a, b = value
+    except (TypeError, ValueError):
+        raise ValueError(f"{op}: {name} must be an int or a pair of ints, got {value!r}") from None
+    for v in (a, b):
+        if not isinstance(v, numbers.Integral) or isinstance(v, bool) or v < minimum:
+            raise ValueError(f"{op}: {name} must be an int >= {minimum} (or a pair), got {value!r}")
+    return int(a), int(b)
+
+
+def positive_int(op: str, name: str, value) -> int:
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{op}: {name} must be a positive int, got {value!r}")
+    return int(value)
+
+
+def ndim(op: str, name: str, x, expected: int, layout: str) -> None:
+    if getattr(x, "ndim", None) != expected:
+        shape = getattr(x, "shape", type(x).__name__)
+        raise ValueError(
+            f"{op}: {name} must be {expected}-D {layout}, got shape {shape}"
+        )
+
+
+def floating(op: str, *named) -> None:
+    """Every array is floating point, and all have the same dtype (no silent up-casts)."""
+    dtypes = [(name, a.dtype) for name, a in named]
+    for name, dtype in dtypes:
+        if dtype.kind != "f":
+            raise ValueError(f"{op}: {name} must be a floating-point array, got dtype {dtype}")
+    first_name, first = dtypes[0]
+    for name, dtype in dtypes[1:]:
+        if dtype != first:
+            raise ValueError(
+                f"{op}: {name} has dtype {dtype} but {first_name} has dtype {first}; "
+                "convert one of them explicitly"
+            )
+
+
+def same_shape(op: str, name: str, x, expected: tuple) -> None:
+    if tuple(x.shape) != tuple(expected):
+        raise ValueError(f"{op}: {name} must have shape {tuple(expected)}, got {tuple(x.shape)}")
+
+
+def dout_like(op: str, dout, out_shape: tuple, dtype) -> None:
+    """The upstream gradient has exactly the forward output's shape and dtype."""
+    same_shape(op, "dout", dout, out_shape)
+    if dout.dtype != dtype:
+        raise ValueError(f"{op}: dout must have dtype {dtype}, got {dout.dtype}")

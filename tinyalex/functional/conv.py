@@ -1,0 +1,155 @@
+"""Convolution by im2col (paper §3.5), with the grouped convolutions of the two GPUs (§3.2).
+
+A 2-D convolution (really a cross-correlation, as in every deep-learning library) of an input
+``x`` of shape ``(N, C, H, W)`` with ``F`` kernels ``w`` of shape ``(F, C/G, KH, KW)`` is
+
+    out[n, f, p, q] = b[f] + sum_{c, i, j} w[f, c, i, j] * xpad[n, g*C/G + c, p*sh + i, q*sw + j]
+
+where ``g = f // (F/G)`` is the group of kernel ``f`` and ``xpad`` is ``x`` with ``ph`` rows and
+``pw`` columns of zeros on each side. The output has ``OH = (H + 2*ph - KH) // sh + 1`` rows and
+``OW = (W + 2*pw - KW) // sw + 1`` columns.
+
+im2col turns this into one matrix product: it copies every receptive field into a column,
+
+    cols[(c, i, j), (n, p, q)] = xpad[n, c, p*sh + i, q*sw + j]       (C*KH*KW, N*OH*OW)
+
+so that, per group, ``out = w.reshape(F/G, C/G*KH*KW) @ cols_g``. With ``groups=2`` kernels
+``0..F/2-1`` see only channels ``0..C/2-1``: the paper's layers 2, 4 and 5, whose kernels "take
+input only from those kernel maps which reside on the same GPU" (§3.2).
+
+The backward pass is the same product transposed:
+
+    dw_g   = dout_g @ cols_g^T          (how much each weight moved the loss)
+    dcols_g = w_g^T @ dout_g            (the gradient of every copied pixel)
+    dx     = col2im(dcols)              (add the copies back onto the pixels they came from)
+    db[f]  = sum_{n, p, q} dout[n, f, p, q]
+
+Both im2col and col2im loop over the KH*KW kernel offsets only; each step moves one strided slice
+of the whole batch, so the same code runs fast on NumPy and CuPy (and needs no ``add.at``).
+"""
+
+from __future__ import annotations
+
+from ..backend import get_array_module
+from . import _checks
+
+
+def conv_output_size(size: int, kernel: int, stride: int = 1, pad: int = 0) -> int:
+    """``floor((size + 2*pad - kernel) / stride) + 1``: outputs along one spatial axis."""
+    return (size + 2 * pad - kernel) // stride + 1
+
+
+def _geometry(op, x_shape, kh, kw, stride, pad):
+    """Check the window against the (padded) input; return strides, pads and output size."""
+    kh = _checks.positive_int(op, "kernel height", kh)
+    kw = _checks.positive_int(op, "kernel width", kw)
+    sh, sw = _checks.pair(op, "stride", stride, minimum=1)
+    ph, pw = _checks.pair(op, "pad", pad, minimum=0)
+    _, _, h, w = x_shape
+    if kh > h + 2 * ph or kw > w + 2 * pw:
+        raise ValueError(
+            f"{op}: kernel {kh}x{kw} is larger than the padded input "
+            f"{h + 2 * ph}x{w + 2 * pw} (input {h}x{w}, pad {ph},{pw})"
+        )
+    return sh, sw, ph, pw, conv_output_size(h, kh, sh, ph), conv_output_size(w, kw, sw, pw)
+
+
+def im2col(x, kh: int, kw: int, stride=1, pad=0):
+    """Copy every ``kh x kw`` receptive field of ``x`` into a column.
+
+    x: ``(N, C, H, W)``. Returns ``cols`` of shape ``(C*kh*kw, N*OH*OW)`` with
+    ``cols[(c, i, j), (n, p, q)] = xpad[n, c, p*sh + i, q*sw + j]``: rows run over channel, then
+    kernel row, then kernel column; columns over image, then output row, then output column.
+    ``stride`` and ``pad`` are an int or a ``(vertical, horizontal)`` pair; padding is zeros.
+    """
+    _checks.ndim("im2col", "x", x, 4, "(N, C, H, W)")
+    n, c, h, w = x.shape
+    sh, sw, ph, pw, oh, ow = _geometry("im2col", x.shape, kh, kw, stride, pad)
+    xp = get_array_module(x)
+    # Channels first, so that each copy below writes contiguous rows of cols.
+    xpad = xp.zeros((c, n, h + 2 * ph, w + 2 * pw), dtype=x.dtype)
+    xpad[:, :, ph : ph + h, pw : pw + w] = x.transpose(1, 0, 2, 3)
+    cols = xp.empty((c, kh, kw, n, oh, ow), dtype=x.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            cols[:, i, j] = xpad[:, :, i : i + sh * (oh - 1) + 1 : sh, j : j + sw * (ow - 1) + 1 : sw]
+    return cols.reshape(c * kh * kw, n * oh * ow)
+
+
+def col2im(cols, x_shape, kh: int, kw: int, stride=1, pad=0):
+    """The adjoint of ``im2col``: add every column back onto the pixels it was copied from.
+
+    cols: ``(C*kh*kw, N*OH*OW)`` laid out as ``im2col`` makes it. Returns an array of shape
+    ``x_shape = (N, C, H, W)``; a pixel that sat in several receptive fields receives the sum of
+    their entries, and padding is dropped. (So ``col2im(im2col(x))`` is ``x`` times the number of
+    windows each pixel is in, not ``x``.)
+    """
+    if len(x_shape) != 4:
+        raise ValueError(f"col2im: x_shape must be (N, C, H, W), got {tuple(x_shape)}")
+    n, c, h, w = x_shape
+    sh, sw, ph, pw, oh, ow = _geometry("col2im", x_shape, kh, kw, stride, pad)
+    _checks.same_shape("col2im", "cols", cols, (c * kh * kw, n * oh * ow))
+    xp = get_array_module(cols)
+    cols = cols.reshape(c, kh, kw, n, oh, ow)
+    xpad = xp.zeros((c, n, h + 2 * ph, w + 2 * pw), dtype=cols.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            xpad[:, :, i : i + sh * (oh - 1) + 1 : sh, j : j + sw * (ow - 1) + 1 : sw] += cols[:, i, j]
+    return xp.ascontiguousarray(xpad[:, :, ph : ph + h, pw : pw + w].transpose(1, 0, 2, 3))
+
+
+def conv2d_forward(x, w, b, stride=1, pad=0, groups: int = 1):
+    """2-D convolution (paper §3.5; grouped, §3.2). See the module docstring for the formula.
+
+    x: ``(N, C, H, W)``; w: ``(F, C/groups, KH, KW)``; b: ``(F,)``; ``stride`` and ``pad`` an int
+    or a ``(vertical, horizontal)`` pair. Returns ``out`` of shape ``(N, F, OH, OW)`` with
+    ``OH = (H + 2*ph - KH) // sh + 1`` (likewise ``OW``), and the cache for ``conv2d_backward``.
+    """
+    op = "conv2d_forward"
+    _checks.ndim(op, "x", x, 4, "(N, C, H, W)")
+    _checks.ndim(op, "w", w, 4, "(F, C/groups, KH, KW)")
+    _checks.ndim(op, "b", b, 1, "(F,)")
+    _checks.floating(op, ("x", x), ("w", w), ("b", b))
+    groups = _checks.positive_int(op, "groups", groups)
+    n, c, _, _ = x.shape
+    f, cg, kh, kw = w.shape
+    if c % groups or f % groups:
+        raise ValueError(
+            f"{op}: channels C={c} and kernels F={f} must both be divisible by groups={groups}"
+        )
+    if cg != c // groups:
+        raise ValueError(
+            f"{op}: w has shape {tuple(w.shape)}, so each kernel sees {cg} channels, but x has "
+            f"C={c} channels in {groups} group(s), i.e. {c // groups} per group"
+        )
+    _checks.same_shape(op, "b", b, (f,))
+    _, _, _, _, oh, ow = _geometry(op, x.shape, kh, kw, stride, pad)
+
+    xp = get_array_module(x, w, b)
+    cols = im2col(x, kh, kw, stride, pad).reshape(groups, cg * kh * kw, n * oh * ow)
+    y = xp.matmul(w.reshape(groups, f // groups, cg * kh * kw), cols)  # (G, F/G, N*OH*OW)
+    out = xp.empty((n, f, oh, ow), dtype=x.dtype)
+    xp.add(y.reshape(f, n, oh, ow).transpose(1, 0, 2, 3), b.reshape(1, f, 1, 1), out=out)
+    return out, (x.shape, w, cols, stride, pad, groups)
+
+
+def conv2d_backward(dout, cache):
+    """Gradients of ``conv2d_forward``: returns ``dx (N, C, H, W), dw (F, C/G, KH, KW), db (F,)``.
+
+    With ``dout`` reshaped per group to ``(F/G, N*OH*OW)``: ``dw_g = dout_g @ cols_g^T``,
+    ``dx = col2im(w_g^T @ dout_g)`` and ``db`` sums ``dout`` over images and positions.
+    """
+    x_shape, w, cols, stride, pad, groups = cache
+    f, cg, kh, kw = w.shape
+    n = x_shape[0]
+    _, _, _, _, oh, ow = _geometry("conv2d_backward", x_shape, kh, kw, stride, pad)
+    _checks.dout_like("conv2d_backward", dout, (n, f, oh, ow), w.dtype)
+    pixels = n * oh * ow
+
+    xp = get_array_module(dout, w)
+    dout_g = dout.transpose(1, 0, 2, 3).reshape(groups, f // groups, pixels)
+    db = dout_g.sum(axis=2).reshape(f)
+    dw = xp.matmul(dout_g, cols.transpose(0, 2, 1)).reshape(w.shape)
+    dcols = xp.matmul(w.reshape(groups, f // groups, cg * kh * kw).transpose(0, 2, 1), dout_g)
+    dx = col2im(dcols.reshape(groups * cg * kh * kw, pixels), x_shape, kh, kw, stride, pad)
+    return dx, dw, db

@@ -1,0 +1,73 @@
+"""Dropout (paper §4.2).
+
+While training, every unit is set to zero with probability ``p`` (the paper: p = 0.5 on the first
+two fully-connected layers), so "every time an input is presented, the neural network samples a
+different architecture". At test time the paper uses all units and multiplies their outputs by
+``1 - p`` (0.5), the expected value of the training-time mask:
+
+    train:  out = x * m,          m[i] ~ Bernoulli(1 - p)
+    test:   out = x * (1 - p)
+
+"Inverted" dropout, what most libraries do today, moves the scaling to training time so the
+test-time network is the plain one; both give the same expected activation:
+
+    train:  out = x * m / (1 - p)
+    test:   out = x
+
+Backward is the same mask and scale: ``dx = dout * m * scale`` (train), ``dx = dout * scale`` (test).
+"""
+
+from __future__ import annotations
+
+import numpy
+
+from .. import paper
+from ..backend import get_array_module
+from . import _checks
+
+
+def dropout_mask(shape, p: float, rng, xp=numpy):
+    """Keep-mask of ``shape``: True with probability ``1 - p``, drawn from ``rng``.
+
+    ``rng`` is a ``numpy.random.Generator`` or a ``cupy.random.Generator``; the mask is returned
+    on ``xp`` (a host mask is copied to the GPU if ``xp`` is cupy).
+    """
+    return xp.asarray(rng.random(shape, dtype=numpy.float32) >= p)
+
+
+def dropout_forward(x, p: float = paper.DROPOUT_P, train: bool = True, rng=None,
+                    inverted: bool = False):
+    """Dropout (paper §4.2). x: any shape. Returns ``out`` (same shape) and the cache.
+
+    ``train=True`` zeroes each unit with probability ``p`` (scaling the kept ones by
+    ``1/(1-p)`` if ``inverted``); ``train=False`` multiplies by ``1 - p`` (the paper) or passes
+    ``x`` through (``inverted``). ``rng`` is a seeded ``numpy.random.Generator`` (or CuPy's) for
+    a reproducible mask; ``None`` draws a fresh, unseeded one.
+    """
+    op = "dropout_forward"
+    _checks.floating(op, ("x", x))
+    if not 0 <= p < 1:
+        raise ValueError(f"{op}: p is the probability of dropping a unit, in [0, 1), got {p}")
+    xp = get_array_module(x)
+    if train:
+        if rng is None:
+            rng = xp.random.default_rng()
+        mask = dropout_mask(x.shape, p, rng, xp)
+        scale = 1.0 / (1.0 - p) if inverted else 1.0
+    else:
+        mask = None
+        scale = 1.0 if inverted else 1.0 - p
+    out = x * mask if mask is not None else x.copy()
+    if scale != 1.0:
+        out *= x.dtype.type(scale)
+    return out, (mask, scale, x.shape, x.dtype)
+
+
+def dropout_backward(dout, cache):
+    """Gradient of ``dropout_forward``: ``dx = dout * mask * scale`` (no mask at test time)."""
+    mask, scale, shape, dtype = cache
+    _checks.dout_like("dropout_backward", dout, shape, dtype)
+    dx = dout * mask if mask is not None else dout.copy()
+    if scale != 1.0:
+        dx *= dtype.type(scale)
+    return dx

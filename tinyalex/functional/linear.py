@@ -1,0 +1,44 @@
+"""The fully-connected layer (paper §3.5: layers 6, 7 and 8).
+
+For ``x`` of shape ``(N, ...)``, flattened to ``(N, D)``, weights ``w`` of shape ``(M, D)`` (the
+mainstream layout: one row per output unit) and biases ``b`` of shape ``(M,)``:
+
+    out = x @ w^T + b                           (N, M)
+    dx  = dout @ w        (reshaped to x's shape)
+    dw  = dout^T @ x                            (M, D)
+    db  = sum_n dout[n]                         (M,)
+"""
+
+from __future__ import annotations
+
+from . import _checks
+
+
+def linear_forward(x, w, b):
+    """``out = x.reshape(N, -1) @ w.T + b``. x: ``(N, ...)``; w: ``(M, D)``; b: ``(M,)``."""
+    op = "linear_forward"
+    if getattr(x, "ndim", 0) < 2:
+        raise ValueError(f"{op}: x must be (N, ...) with at least 2 dimensions, got shape {x.shape}")
+    _checks.ndim(op, "w", w, 2, "(out_features, in_features)")
+    _checks.ndim(op, "b", b, 1, "(out_features,)")
+    _checks.floating(op, ("x", x), ("w", w), ("b", b))
+    x2 = x.reshape(x.shape[0], -1)
+    if x2.shape[1] != w.shape[1]:
+        raise ValueError(
+            f"{op}: x of shape {tuple(x.shape)} flattens to {x2.shape[1]} features, "
+            f"but w of shape {tuple(w.shape)} expects {w.shape[1]}"
+        )
+    _checks.same_shape(op, "b", b, (w.shape[0],))
+    out = x2 @ w.T
+    out += b
+    return out, (x2, w, x.shape)
+
+
+def linear_backward(dout, cache):
+    """Gradients of ``linear_forward``: returns ``dx (x's shape), dw (M, D), db (M,)``."""
+    x2, w, x_shape = cache
+    _checks.dout_like("linear_backward", dout, (x2.shape[0], w.shape[0]), w.dtype)
+    dx = (dout @ w).reshape(x_shape)
+    dw = dout.T @ x2
+    db = dout.sum(axis=0)
+    return dx, dw, db

@@ -1,0 +1,82 @@
+"""Local response normalization across channels, exactly as in paper §3.3.
+
+For an input ``a`` of shape ``(N, C, H, W)`` (``C`` is the paper's ``N``, "the total number of
+kernels in the layer"), with ``h = n // 2``:
+
+    s[i]   = sum_{j = max(0, i-h)}^{min(C-1, i+h)} a[j]^2          (at every n, y, x)
+    b[i]   = a[i] / (k + alpha * s[i]) ** beta
+
+The paper's constants are k = 2, n = 5, alpha = 1e-4, beta = 0.75.
+
+Conventions differ between libraries, and this one follows the paper (as Chainer does):
+``alpha`` multiplies the plain sum of squares. Caffe, PyTorch (``torch.nn.LocalResponseNorm``)
+and Krizhevsky's own cuda-convnet divide ``alpha`` by ``n`` (they use the *mean* of the
+squares over the window, counting the zero padding at the edges), so to get the same numbers:
+
+    alpha_caffe = alpha_torch = alpha_cuda_convnet = n * alpha_paper
+
+The backward pass. Writing ``d[i] = k + alpha * s[i]``, ``b[i] = a[i] * d[i]^-beta``, and
+``a[j]`` enters ``d[i]`` for every ``i`` whose window holds ``j`` (the same ``i`` whose windows
+``j`` holds, since windows are symmetric):
+
+    dL/da[j] = dout[j] * d[j]^-beta
+               - 2 * alpha * beta * a[j] * sum_{i = max(0, j-h)}^{min(C-1, j+h)} dout[i] * b[i] / d[i]
+"""
+
+from __future__ import annotations
+
+from .. import paper
+from ..backend import get_array_module
+from . import _checks
+
+
+def channel_window_sum(x, n: int):
+    """``out[:, i] = sum_{j=max(0, i-n//2)}^{min(C-1, i+n//2)} x[:, j]`` for x of shape (N, C, ...)."""
+    out = x.copy()
+    for d in range(1, n // 2 + 1):
+        out[:, d:] += x[:, :-d]   # channel i receives channel i-d
+        out[:, :-d] += x[:, d:]   # channel i receives channel i+d
+    return out
+
+
+def lrn_forward(x, n: int = paper.LRN_N, k: float = paper.LRN_K, alpha: float = paper.LRN_ALPHA,
+                beta: float = paper.LRN_BETA):
+    """Local response normalization (paper §3.3): ``b[i] = a[i] / (k + alpha * s[i]) ** beta``.
+
+    x: ``(N, C, H, W)``; ``n`` odd; ``alpha`` is the paper's (NOT divided by ``n``; see the module
+    docstring for the Caffe/PyTorch/cuda-convnet translation ``alpha_caffe = n * alpha``).
+    Returns ``out`` (same shape) and the cache for ``lrn_backward``.
+    """
+    op = "lrn_forward"
+    _checks.ndim(op, "x", x, 4, "(N, C, H, W)")
+    _checks.floating(op, ("x", x))
+    n = _checks.positive_int(op, "n", n)
+    if n % 2 == 0:
+        raise ValueError(f"{op}: n must be odd (a window centred on each channel), got {n}")
+    if not k > 0:
+        raise ValueError(f"{op}: k must be > 0 (it keeps the denominator positive), got {k}")
+    if not alpha >= 0 or not beta >= 0:
+        raise ValueError(f"{op}: alpha and beta must be >= 0, got alpha={alpha}, beta={beta}")
+    xp = get_array_module(x)
+    d = channel_window_sum(x * x, n)
+    d *= alpha
+    d += k
+    scale = xp.power(d, -beta, dtype=x.dtype)  # d^-beta
+    out = x * scale
+    return out, (x, out, d, scale, n, alpha, beta)
+
+
+def lrn_backward(dout, cache):
+    """Gradient of ``lrn_forward``: returns ``dx`` of shape ``(N, C, H, W)``.
+
+    ``dx[j] = dout[j] * d[j]^-beta - 2*alpha*beta * a[j] * sum_{i in window(j)} dout[i] * b[i] / d[i]``
+    """
+    x, out, d, scale, n, alpha, beta = cache
+    _checks.dout_like("lrn_backward", dout, x.shape, x.dtype)
+    t = dout * out
+    t /= d
+    t = channel_window_sum(t, n)
+    t *= x
+    t *= -2.0 * alpha * beta
+    t += dout * scale
+    return t
