@@ -1,0 +1,90 @@
+"""Top-k error rates and atomic, pickle-free checkpoints."""
+
+import os
+
+import numpy as np
+import pytest
+
+from tinyalex import checkpoint, metrics
+
+
+def test_topk_error_by_hand(xp):
+    scores = xp.asarray([[0.1, 0.5, 0.4], [0.9, 0.05, 0.05], [0.2, 0.3, 0.5]])
+    labels = xp.asarray([2, 0, 0])
+    assert metrics.topk_error(scores, labels, 1) == pytest.approx(2 / 3)  # only row 1 is right
+    assert metrics.topk_error(scores, labels, 2) == pytest.approx(1 / 3)  # row 2's label is 3rd
+    assert metrics.topk_error(scores, labels, 3) == 0.0
+    assert metrics.top1_top5(scores, labels) == (pytest.approx(2 / 3), 0.0)
+
+
+def test_topk_error_matches_argsort(rng):
+    scores = rng.standard_normal((200, 20))
+    labels = rng.integers(0, 20, 200)
+    for k in (1, 5):
+        top = np.argsort(-scores, axis=1)[:, :k]
+        expected = 1 - np.mean([labels[i] in top[i] for i in range(200)])
+        assert metrics.topk_error(scores, labels, k) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    "scores, labels, k, message",
+    [
+        (np.zeros(3), np.zeros(3, int), 1, "scores must be (N, num_classes)"),
+        (np.zeros((3, 4)), np.zeros(2, int), 1, "labels must have shape (3,)"),
+        (np.zeros((3, 4)), np.zeros(3, int), 5, "k must be in 1..4"),
+    ],
+)
+def test_topk_error_bad_input(scores, labels, k, message):
+    with pytest.raises(ValueError, match="topk_error") as info:
+        metrics.topk_error(scores, labels, k)
+    assert message in str(info.value)
+
+
+def test_checkpoint_round_trip(tmp_path, rng):
+    arrays = {"conv1.weight": rng.standard_normal((4, 3, 2, 2)).astype(np.float32),
+              "step": np.array(7)}
+    state = np.random.default_rng(5).bit_generator.state
+    meta = {"epoch": 3, "lr": 0.01, "rng": state}
+    path = checkpoint.save_checkpoint(tmp_path / "run" / "ckpt.npz", arrays, meta)
+    loaded, loaded_meta = checkpoint.load_checkpoint(path)
+    assert loaded.keys() == arrays.keys()
+    for name in arrays:
+        assert loaded[name].dtype == arrays[name].dtype
+        np.testing.assert_array_equal(loaded[name], arrays[name])
+    assert loaded_meta == meta  # the generator state survives JSON exactly (big ints included)
+    restored = np.random.default_rng()
+    restored.bit_generator.state = loaded_meta["rng"]
+    assert restored.random() == np.random.default_rng(5).random()
+    assert os.listdir(tmp_path / "run") == ["ckpt.npz"]  # no temporary left behind
+
+
+def test_checkpoint_write_failure_keeps_the_old_file(tmp_path, monkeypatch):
+    path = tmp_path / "ckpt.npz"
+    checkpoint.save_checkpoint(path, {"w": np.ones(3)}, {"epoch": 1})
+
+    def explode(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(np, "savez", explode)
+    with pytest.raises(OSError, match="disk full"):
+        checkpoint.save_checkpoint(path, {"w": np.zeros(3)}, {"epoch": 2})
+    arrays, meta = checkpoint.load_checkpoint(path)
+    assert meta == {"epoch": 1} and arrays["w"].tolist() == [1, 1, 1]
+    assert os.listdir(tmp_path) == ["ckpt.npz"]
+
+
+def test_checkpoint_refuses_pickled_content(tmp_path):
+    path = tmp_path / "evil.npz"
+    np.savez(path, payload=np.array([{"a": 1}], dtype=object), __meta__=np.frombuffer(b"{}", np.uint8))
+    with pytest.raises(ValueError, match="not a tinyalex checkpoint"):
+        checkpoint.load_checkpoint(path)
+    with pytest.raises(ValueError, match="dtype object, which needs pickle"):
+        checkpoint.save_checkpoint(tmp_path / "x.npz", {"a": np.array([None], dtype=object)})
+
+
+def test_checkpoint_missing_and_foreign_files(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no checkpoint at"):
+        checkpoint.load_checkpoint(tmp_path / "nope.npz")
+    np.savez(tmp_path / "plain.npz", w=np.ones(2))
+    with pytest.raises(ValueError, match="not a tinyalex checkpoint"):
+        checkpoint.load_checkpoint(tmp_path / "plain.npz")

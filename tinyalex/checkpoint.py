@@ -1,0 +1,65 @@
+"""Checkpoints: ``.npz`` files written atomically and read without pickle.
+
+A checkpoint holds named arrays (parameters, optimizer velocities, ...) and a small JSON
+document of everything else (epoch, learning rate, the random generators' states, the
+settings). The JSON travels inside the ``.npz`` as a ``uint8`` array under the key
+``__meta__``, so loading needs ``allow_pickle=False`` only: a checkpoint from someone else
+cannot run code on your machine.
+
+Writing goes to a temporary file in the same folder, is flushed to disk, then renamed over the
+target (``os.replace`` is atomic on POSIX and Windows): a crash mid-write leaves the previous
+checkpoint intact, never a half-written one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy
+
+from .backend import to_numpy
+
+META_KEY = "__meta__"
+
+
+def save_checkpoint(path, arrays: dict, meta: dict | None = None) -> Path:
+    """Write ``arrays`` (name -> NumPy or CuPy array) and ``meta`` (JSON-able) to ``path``."""
+    path = Path(path)
+    if META_KEY in arrays:
+        raise ValueError(f"save_checkpoint: {META_KEY!r} is reserved for the metadata")
+    payload = {name: to_numpy(a) for name, a in arrays.items()}
+    for name, a in payload.items():
+        if a.dtype == object:
+            raise ValueError(f"save_checkpoint: array {name!r} has dtype object, which needs pickle")
+    payload[META_KEY] = numpy.frombuffer(json.dumps(meta or {}).encode(), dtype=numpy.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            numpy.savez(f, **payload)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_checkpoint(path) -> tuple[dict, dict]:
+    """Read a checkpoint written by ``save_checkpoint``: returns ``(arrays, meta)``."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"load_checkpoint: no checkpoint at {path}")
+    try:
+        with numpy.load(path, allow_pickle=False) as data:
+            arrays = {name: data[name] for name in data.files}
+    except ValueError as error:  # e.g. an object array, which would need pickle
+        raise ValueError(f"load_checkpoint: {path} is not a tinyalex checkpoint ({error})") from None
+    if META_KEY not in arrays:
+        raise ValueError(f"load_checkpoint: {path} has no {META_KEY!r} entry; not a tinyalex checkpoint")
+    meta = json.loads(arrays.pop(META_KEY).tobytes().decode())
+    return arrays, meta
