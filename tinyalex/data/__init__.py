@@ -11,8 +11,10 @@ labels int64 indexing ``CIFAR10_CLASSES`` or ``FASHION_MNIST_CLASSES``.
 | ``idx`` | ``read_idx``: any IDX file, gzip or plain |
 | ``download`` | ``download_file``, ``verify_file``: checksummed and atomic |
 | ``archive`` | ``extract_tar``: refuses absolute paths, ``..``, links and devices |
+| ``transforms`` | the paper's preprocessing (§2) and augmentation (§4.1) |
 """
 
+from . import transforms
 from .archive import UnsafeArchiveError, extract_tar
 from .cifar10 import CLASSES as CIFAR10_CLASSES
 from .cifar10 import load_cifar10, read_cifar10_batch
@@ -33,5 +35,6 @@ __all__ = [
     "load_fashion_mnist",
     "read_cifar10_batch",
     "read_idx",
+    "transforms",
     "verify_file",
 ]
