@@ -1,0 +1,125 @@
+"""Checksummed atomic downloads and safe tar extraction, offline (``file://`` URLs)."""
+
+import hashlib
+import io
+import tarfile
+
+import pytest
+
+from tinyalex.data import ChecksumError, UnsafeArchiveError, download_file, extract_tar, verify_file
+from tinyalex.data import download as download_module
+
+PAYLOAD = bytes(range(256)) * 5000  # 1.28 MB: more than one 1 MiB chunk
+
+
+@pytest.fixture
+def served(tmp_path):
+    """A file on a local 'server' and its published size and digests."""
+    source = tmp_path / "server" / "payload.bin"
+    source.parent.mkdir()
+    source.write_bytes(PAYLOAD)
+    return source.as_uri(), dict(size=len(PAYLOAD), md5=hashlib.md5(PAYLOAD).hexdigest(),
+                                 sha256=hashlib.sha256(PAYLOAD).hexdigest())
+
+
+def test_download_verifies_and_renames(tmp_path, served):
+    url, published = served
+    target = tmp_path / "data" / "payload.bin"
+    assert download_file(url, target, progress=False, **published) == target
+    assert target.read_bytes() == PAYLOAD
+    assert [p.name for p in target.parent.iterdir()] == ["payload.bin"]  # no temporary left
+    verify_file(target, **published)
+
+
+@pytest.mark.parametrize("wrong", ["size", "md5", "sha256"])
+def test_wrong_checksum_leaves_nothing(tmp_path, served, wrong):
+    url, published = served
+    published[wrong] = published[wrong] + 1 if wrong == "size" else "0" * len(published[wrong])
+    target = tmp_path / "data" / "payload.bin"
+    with pytest.raises(ChecksumError, match=f"{wrong}: expected {published[wrong]}, got"):
+        download_file(url, target, progress=False, **published)
+    assert list(target.parent.iterdir()) == []
+
+
+def test_unreachable_url_leaves_nothing(tmp_path):
+    target = tmp_path / "data" / "payload.bin"
+    with pytest.raises(OSError):
+        download_file((tmp_path / "nowhere.bin").as_uri(), target, progress=False)
+    assert list(target.parent.iterdir()) == []
+
+
+def test_interrupted_download_keeps_the_old_file(tmp_path, served, monkeypatch):
+    url, published = served
+    target = tmp_path / "data" / "payload.bin"
+    target.parent.mkdir()
+    target.write_bytes(b"old")
+
+    def interrupt(self, chunk):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(download_module._Digests, "update", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        download_file(url, target, progress=False, **published)
+    assert target.read_bytes() == b"old"
+    assert [p.name for p in target.parent.iterdir()] == ["payload.bin"]
+
+
+def test_verify_names_the_file(tmp_path):
+    path = tmp_path / "x.bin"
+    path.write_bytes(b"abc")
+    verify_file(path, size=3, md5=hashlib.md5(b"abc").hexdigest().upper())  # hex digests in any case
+    with pytest.raises(ChecksumError, match=r"x\.bin .*size: expected 4, got 3"):
+        verify_file(path, size=4)
+
+
+# --------------------------------------------------------------------------------------------
+# extract_tar
+
+
+def _tar(path, members):
+    """Write a .tar.gz of ``(TarInfo, bytes or None)`` pairs."""
+    with tarfile.open(path, "w:gz") as tar:
+        for info, data in members:
+            if data is not None:
+                info.size = len(data)
+            tar.addfile(info, io.BytesIO(data) if data is not None else None)
+    return path
+
+
+def _info(name, kind=tarfile.REGTYPE, link=""):
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname = kind, link
+    return info
+
+
+def test_extracts_files_and_folders(tmp_path):
+    archive = _tar(tmp_path / "a.tar.gz", [(_info("top", tarfile.DIRTYPE), None),
+                                          (_info("top/a.bin"), b"alpha"),
+                                          (_info("top/sub/b.bin"), b"beta")])
+    written = extract_tar(archive, tmp_path / "out")
+    out = (tmp_path / "out").resolve()
+    assert written == [out / "top" / "a.bin", out / "top" / "sub" / "b.bin"]
+    assert (out / "top/a.bin").read_bytes() == b"alpha" and (out / "top/sub/b.bin").read_bytes() == b"beta"
+
+
+UNSAFE = [
+    (_info("../evil"), "contains '..'"),
+    (_info("top/../../evil"), "contains '..'"),
+    (_info("/tmp/evil"), "absolute path"),
+    (_info("C:/evil"), "absolute path"),
+    (_info("top/link", tarfile.SYMTYPE, "/etc/passwd"), "symbolic link"),
+    (_info("top/hard", tarfile.LNKTYPE, "top/a.bin"), "hard link"),
+    (_info("top/fifo", tarfile.FIFOTYPE), "special file"),
+    (_info("top/tty", tarfile.CHRTYPE), "special file"),
+]
+
+
+@pytest.mark.parametrize("member, problem", UNSAFE, ids=[m.name for m, _ in UNSAFE])
+def test_refuses_unsafe_members_before_writing_anything(tmp_path, member, problem):
+    data = b"evil" if member.isfile() else None
+    archive = _tar(tmp_path / "a.tar.gz", [(_info("top/a.bin"), b"alpha"), (member, data)])
+    target = tmp_path / "deep" / "out"
+    with pytest.raises(UnsafeArchiveError, match=f"member {member.name!r} .*{problem}"):
+        extract_tar(archive, target)
+    assert list(target.iterdir()) == []  # not even the safe member that came first
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["a.tar.gz", "deep", "out"]

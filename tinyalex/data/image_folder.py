@@ -1,0 +1,127 @@
+"""Images in one folder per class, the way ImageNet (paper §2) is usually laid out on disk.
+
+    root/
+        n01440764/          one sub-folder per class; its name is the class name
+            a.JPEG
+            b.png
+        n01443537/
+            c.jpg
+
+Rules, so that nothing happens behind a student's back:
+
+* Classes are the sub-folders of ``root``, sorted by name; label ``i`` is ``classes[i]``. Pass
+  ``classes=`` (e.g. the training folder's) to give a validation folder the same labels.
+* Images are the files directly in a class folder whose names end in ``.jpg``, ``.jpeg`` or
+  ``.png`` (any case). They are decoded by Pillow, which is allowed only its JPEG and PNG
+  decoders, and converted to RGB (grey and palette images are expanded, alpha is dropped).
+* Everything else is skipped and listed in ``skipped`` as ``(path, reason)``, with one warning
+  when the folder is read: other files, files directly in ``root``, deeper folders, hidden
+  entries (``.DS_Store``), sub-folders not in ``classes``, and symbolic links whose target is
+  outside ``root``. Links that stay inside ``root`` are followed.
+* A file with an image name that Pillow cannot decode raises ``ValueError`` naming it, when it
+  is read.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+__all__ = ["ImageFolder"]
+
+EXTENSIONS = (".jpg", ".jpeg", ".png")
+
+
+class ImageFolder:
+    """An indexable dataset of ``(image, label)``: image uint8 ``(3, H, W)``, label an int.
+
+    ``transform``, when given, is applied to each decoded image, e.g.
+    ``transforms.rescale_and_center_crop`` for the paper's §2 256x256 images.
+    """
+
+    def __init__(self, root, transform=None, classes=None):
+        self.root = Path(root).resolve()
+        if not self.root.is_dir():
+            raise FileNotFoundError(f"ImageFolder: {self.root} is not a folder")
+        self.transform = transform
+        self.skipped: list[tuple[Path, str]] = []
+        folders = {p.name: p for p in self._entries(self.root) if p.is_dir()}
+        self.classes = sorted(folders) if classes is None else list(classes)
+        for name in sorted(set(folders) - set(self.classes)):
+            self.skipped.append((folders[name], "a folder that is not one of the classes"))
+        self.samples: list[tuple[Path, int]] = []
+        for label, name in enumerate(self.classes):
+            if name in folders:
+                self.samples += [(p, label) for p in self._images(folders[name])]
+        if not self.samples:
+            raise FileNotFoundError(f"ImageFolder: no {'/'.join(EXTENSIONS)} images in class "
+                                    f"sub-folders of {self.root}")
+        if self.skipped:
+            path, reason = self.skipped[0]
+            warnings.warn(f"ImageFolder: skipped {len(self.skipped)} entries under {self.root} "
+                          f"(first: {path}: {reason}); see .skipped", stacklevel=2)
+
+    def _entries(self, folder: Path) -> list[Path]:
+        """The sorted entries of ``folder`` that may be read; records the others as skipped."""
+        kept = []
+        for path in sorted(folder.iterdir()):
+            if path.name.startswith("."):
+                self.skipped.append((path, "hidden"))
+            elif path.is_symlink() and self.root not in path.resolve().parents:
+                self.skipped.append((path, f"a symbolic link to {path.resolve()}, outside the root"))
+            elif folder == self.root and not path.is_dir():
+                self.skipped.append((path, "a file that is not in a class folder"))
+            else:
+                kept.append(path)
+        return kept
+
+    def _images(self, folder: Path) -> list[Path]:
+        images = []
+        for path in self._entries(folder):
+            if path.is_dir():
+                self.skipped.append((path, "a folder inside a class folder"))
+            elif path.suffix.lower() not in EXTENSIONS:
+                self.skipped.append((path, f"not a {'/'.join(EXTENSIONS)} file"))
+            else:
+                images.append(path)
+        return images
+
+    @property
+    def labels(self) -> np.ndarray:
+        """Every image's label, int64 ``(len(self),)``."""
+        return np.array([label for _, label in self.samples], dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int):
+        path, label = self.samples[index]
+        try:
+            with Image.open(path, formats=("JPEG", "PNG")) as image:
+                pixels = np.asarray(image.convert("RGB"))
+        except (OSError, SyntaxError, ValueError) as error:
+            raise ValueError(f"ImageFolder: cannot decode {path} as a JPEG or PNG image "
+                             f"({error})") from error
+        image = pixels.transpose(2, 0, 1).copy()  # (H, W, 3) -> (3, H, W)
+        return (image if self.transform is None else self.transform(image)), label
+
+    def batch(self, indices):
+        """The images and labels at ``indices``, stacked: ``(len(indices), ...)`` and int64.
+
+        The images must share a shape (give the folder a transform that makes them one size).
+        """
+        items = [self[i] for i in indices]
+        shapes = {image.shape for image, _ in items}
+        if len(shapes) > 1:
+            raise ValueError(f"ImageFolder.batch: the images have different shapes "
+                             f"{sorted(shapes)}; use a transform such as "
+                             "rescale_and_center_crop to make them one size")
+        return (np.stack([image for image, _ in items]),
+                np.array([label for _, label in items], dtype=np.int64))
+
+    def __repr__(self) -> str:
+        return (f"ImageFolder({str(self.root)!r}, {len(self.classes)} classes, {len(self)} images, "
+                f"{len(self.skipped)} entries skipped)")
