@@ -39,3 +39,9 @@ INIT_BIAS_ONE = ("conv2", "conv4", "conv5", "fc6", "fc7")  # biases 1 here, 0 el
 
 # §3.5 Overall architecture: neurons per layer after the input, as printed in the paper.
 NEURONS = (253_440, 186_624, 64_896, 64_896, 43_264, 4096, 4096, 1000)
+
+# §3.5 Overall architecture (Figure 2): kernels in the five convolutional layers (half of them on
+# each GPU, §3.2), neurons in each fully-connected hidden layer, and the 1000 ImageNet classes.
+CONV_CHANNELS = (96, 256, 384, 384, 256)
+FC_HIDDEN = 4096
+NUM_CLASSES = 1000

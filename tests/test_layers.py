@@ -1,0 +1,343 @@
+"""Layers: each computes its functional op, keeps params and grads with the same keys in
+PyTorch's layouts, initialises from a seeded generator, overwrites its gradients, refuses arrays
+from another device, and passes a float64 gradient check; Sequential composes them."""
+
+import numpy as np
+import pytest
+
+from model_checks import DEVICES, check_gradients
+from tinyalex import functional as F
+from tinyalex import layers as L
+from tinyalex.backend import Device, HostArray, device_of, place, to_device, to_numpy
+
+
+def _array(rng, shape, device, dtype=np.float64):
+    return to_device(rng.standard_normal(shape).astype(dtype), device)
+
+
+def _conv(device="cpu", **kwargs):
+    args = dict(rng=np.random.default_rng(5), weight_std=1.0, bias=0.5, dtype=np.float64, device=device)
+    return L.Conv2d(4, 6, (3, 5), stride=2, padding=(1, 2), groups=2, **{**args, **kwargs})
+
+
+def _linear(device="cpu", **kwargs):
+    args = dict(rng=np.random.default_rng(5), weight_std=1.0, bias=-0.25, dtype=np.float64,
+                device=device)
+    return L.Linear(12, 5, **{**args, **kwargs})
+
+
+# ----- the numbers: the functional op, and finite differences ---------------------------------
+
+
+WITH_PARAMETERS = [
+    (_conv, (2, 4, 7, 8), lambda x, w, b: F.conv2d_forward(x, w, b, stride=2, pad=(1, 2), groups=2),
+     F.conv2d_backward),
+    (_linear, (3, 2, 2, 3), F.linear_forward, F.linear_backward),  # flattened to 12 features
+]
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("make, x_shape, forward, backward", WITH_PARAMETERS)
+def test_layers_with_parameters_are_their_functional_ops(rng, device, make, x_shape, forward, backward):
+    layer = make(device)
+    x = _array(rng, x_shape, device)
+    out = layer.forward(x)
+    w, b = (to_numpy(layer.params[key]) for key in ("weight", "bias"))
+    expected, cache = forward(to_numpy(x), w, b)
+    np.testing.assert_array_equal(to_numpy(out), expected)
+    dout = rng.standard_normal(expected.shape)
+    dx = layer.backward(to_device(dout, device))
+    for got, want in zip((dx, layer.grads["weight"], layer.grads["bias"]), backward(dout, cache)):
+        np.testing.assert_array_equal(to_numpy(got), want)
+    errors = check_gradients(layer, x, rng)
+    assert set(errors) == {"input", "weight", "bias"} and max(errors.values()) <= 1e-6, errors
+
+
+def _distinct(rng, shape, device):
+    """Distinct values in (-2, 2), none within 1e-3 of another or of 0: no pooling ties, no
+    ReLU kinks within reach of the finite differences, no saturated tanh."""
+    n = int(np.prod(shape))
+    values = (rng.permutation(n) - (n - 1) / 2) * (4 / n)
+    return to_device(values.reshape(shape), device)
+
+
+PARAMETER_FREE = [
+    (lambda d: L.ReLU(device=d), F.relu_forward),
+    (lambda d: L.Tanh(device=d), F.tanh_forward),
+    (lambda d: L.MaxPool2d(3, 2, device=d), lambda x: F.maxpool2d_forward(x, 3, 2)),
+    (lambda d: L.MaxPool2d(2, 2, device=d), lambda x: F.maxpool2d_forward(x, 2, 2)),
+    (lambda d: L.LRN(alpha=1.0, device=d), lambda x: F.lrn_forward(x, alpha=1.0)),
+    (lambda d: L.Flatten(device=d), lambda x: (x.reshape(x.shape[0], -1), None)),
+    (lambda d: L.Dropout(0.5, rng=3, device=d).eval(), lambda x: F.dropout_forward(x, train=False)),
+]
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("make, op", PARAMETER_FREE)
+def test_parameter_free_layers(rng, device, make, op):
+    layer = make(device)
+    x = _distinct(rng, (2, 6, 7, 7), device)
+    np.testing.assert_array_equal(to_numpy(layer.forward(x)), op(to_numpy(x))[0])
+    assert layer.params == {} and layer.grads == {}
+    errors = check_gradients(layer, x, rng)
+    assert max(errors.values()) <= 1e-6, errors
+
+
+def test_lrn_groups_normalize_each_block_separately(rng):
+    """groups=2 is two LRNs side by side: channel 2 does not see channel 3, unlike groups=1."""
+    x = rng.standard_normal((2, 6, 4, 4))
+    grouped = L.LRN(alpha=1.0, groups=2).forward(x)
+    halves = [F.lrn_forward(x[:, i : i + 3], alpha=1.0)[0] for i in (0, 3)]
+    np.testing.assert_array_equal(np.asarray(grouped), np.concatenate(halves, axis=1))
+    assert not np.allclose(np.asarray(grouped), np.asarray(L.LRN(alpha=1.0).forward(x)))
+    errors = check_gradients(L.LRN(alpha=1.0, groups=2), x, rng)
+    assert max(errors.values()) <= 1e-6, errors
+    with pytest.raises(ValueError, match="lrn: 6 channels cannot be split into groups=4"):
+        L.LRN(groups=4, name="lrn").forward(x)
+
+
+def test_dropout_masks_come_from_the_layers_generator(rng):
+    x = rng.standard_normal((4, 50))
+    layer = L.Dropout(0.5, rng=np.random.default_rng(11))
+    first, second = np.asarray(layer.forward(x)), np.asarray(layer.forward(x))
+    assert not np.array_equal(first, second)  # a fresh mask on every forward
+    np.testing.assert_array_equal(first, F.dropout_forward(x, 0.5, rng=np.random.default_rng(11))[0])
+    np.testing.assert_array_equal(first, np.asarray(L.Dropout(0.5, rng=11).forward(x)))  # int seed
+    np.testing.assert_array_equal(np.asarray(layer.eval().forward(x)), x * 0.5)  # paper: scale by 1 - p
+    np.testing.assert_array_equal(np.asarray(L.Dropout(0.5, rng=0, inverted=True).eval().forward(x)), x)
+    train = L.Dropout(0.5, rng=0)
+
+    def same_mask():
+        train.rng = np.random.default_rng(2)
+
+    errors = check_gradients(train, x, rng, prepare=same_mask)
+    assert max(errors.values()) <= 1e-6, errors
+
+
+# ----- parameters: layout, initialisation, gradients ------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_initialisation_is_seeded_and_explicit(dtype):
+    conv = L.Conv2d(6, 8, 5, groups=2, rng=np.random.default_rng(9), weight_std=0.01, bias=1.0,
+                    dtype=dtype)
+    expected = np.random.default_rng(9).standard_normal((8, 3, 5, 5), dtype=dtype) * dtype(0.01)
+    np.testing.assert_array_equal(np.asarray(conv.params["weight"]), expected)
+    np.testing.assert_array_equal(np.asarray(conv.params["bias"]), np.ones(8, dtype))
+    fc = L.Linear(20, 3, rng=4, weight_std="fan_in", dtype=dtype)
+    expected = np.random.default_rng(4).standard_normal((3, 20), dtype=dtype) * dtype(1 / np.sqrt(20))
+    np.testing.assert_array_equal(np.asarray(fc.params["weight"]), expected)
+    np.testing.assert_array_equal(np.asarray(fc.params["bias"]), np.zeros(3, dtype))
+    for layer in (conv, fc):
+        assert set(layer.params) == set(layer.grads) == {"weight", "bias"}
+        for key in ("weight", "bias"):
+            assert layer.params[key].dtype == layer.grads[key].dtype == dtype
+            assert layer.grads[key].shape == layer.params[key].shape and not layer.grads[key].any()
+    other = L.Conv2d(6, 8, 5, groups=2, rng=np.random.default_rng(10), dtype=dtype)
+    assert not np.array_equal(np.asarray(other.params["weight"]), np.asarray(conv.params["weight"]))
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_arrays_live_on_the_layers_device(rng, device):
+    layer = _conv(device)
+    out = layer.forward(_array(rng, (2, 4, 7, 8), device))
+    dx = layer.backward(to_device(np.ones(out.shape), device))
+    everything = [out, dx, *layer.params.values(), *layer.grads.values()]
+    assert all(device_of(a) == Device(device) for a in everything)
+
+
+def test_backward_overwrites_gradients(rng):
+    """A step never sees the previous step's gradients: no accumulation, nothing to zero."""
+    layer, fresh = _conv(), _conv()
+    x1, x2 = rng.standard_normal((2, 2, 4, 7, 8))
+    for x in (x1, x2):
+        out = layer.forward(x)
+        layer.backward(np.ones_like(out))
+    out = fresh.forward(x2)
+    fresh.backward(np.ones_like(out))
+    for key in ("weight", "bias"):
+        np.testing.assert_array_equal(np.asarray(layer.grads[key]), np.asarray(fresh.grads[key]))
+
+
+def test_two_consumers_add_their_gradients(rng):
+    """One array feeding two layers: its gradient is the explicit sum of what each sends back."""
+    x = rng.standard_normal((3, 12))
+    first, second = _linear(), _linear(rng=np.random.default_rng(6))
+    d1, d2 = rng.standard_normal((2, 3, 5))
+    first.forward(x)
+    second.forward(x)
+    dx = first.backward(d1) + second.backward(d2)
+
+    class Both(L.Module):  # the two consumers as one module, for the gradient check
+        def children(self):
+            return [("first", first), ("second", second)]
+
+        def forward(self, x):
+            return np.concatenate([first.forward(x), second.forward(x)], axis=1)
+
+        def backward(self, dout):
+            return first.backward(dout[:, :5]) + second.backward(dout[:, 5:])
+
+    both = Both()
+    both.forward(x)
+    dx_both = both.backward(np.concatenate([d1, d2], axis=1))
+    np.testing.assert_allclose(np.asarray(dx_both), dx, rtol=1e-15)
+    errors = check_gradients(both, x, rng)
+    assert errors.keys() == {"input", "first.weight", "first.bias", "second.weight", "second.bias"}
+    assert max(errors.values()) <= 1e-6, errors
+
+
+# ----- errors ---------------------------------------------------------------------------------
+
+
+def test_input_from_another_device_is_refused(rng):
+    layer = _conv("cpu:1", name="tower1.conv3")
+    x = rng.standard_normal((2, 4, 7, 8))  # a plain NumPy array lives on cpu:0
+    with pytest.raises(ValueError, match=r"tower1\.conv3: input is on cpu:0, but the layer lives on cpu:1"):
+        layer.forward(x)
+    out = layer.forward(place(x, "cpu:1"))
+    with pytest.raises(ValueError, match=r"tower1\.conv3: dout is on cpu:0, but the layer lives on cpu:1"):
+        layer.backward(np.ones(out.shape))
+
+
+def test_errors_name_the_layer():
+    layer = _conv(name="conv2")
+    with pytest.raises(ValueError, match=r"conv2: conv2d_forward: .*x has C=2 channels"):
+        layer.forward(np.ones((1, 2, 7, 8)))
+    with pytest.raises(ValueError, match=r"conv2: conv2d_forward: .*float64.*float32"):
+        layer.forward(np.ones((1, 4, 7, 8), np.float32))
+    with pytest.raises(RuntimeError, match="conv2: backward without a forward"):
+        layer.backward(np.ones((1, 6, 4, 4)))
+    out = layer.forward(np.ones((1, 4, 7, 8)))
+    layer.backward(np.ones_like(out))
+    with pytest.raises(RuntimeError, match="one backward per forward"):
+        layer.backward(np.ones_like(out))
+    with pytest.raises(ValueError, match=r"flat: x must be \(N, \.\.\.\) with at least 2 dimensions"):
+        L.Flatten(name="flat").forward(np.ones(3))
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: L.Conv2d(3, 8, 3, groups=2, rng=0), "divisible by groups=2"),
+    (lambda: L.Conv2d(0, 8, 3, rng=0), "in_channels must be a positive int"),
+    (lambda: L.Conv2d(3, 8, 3, stride=0, rng=0), "stride must be an int >= 1"),
+    (lambda: L.Conv2d(3, 8, 3, rng=0, weight_std=-1.0), "weight_std must be a number >= 0 or 'fan_in'"),
+    (lambda: L.Linear(3, 8, rng=0, weight_std="he"), "weight_std must be a number >= 0 or 'fan_in'"),
+    (lambda: L.Linear(3, 8, rng=0, dtype=np.int32), "dtype must be float32 or float64"),
+    (lambda: L.Dropout(1.0, rng=0), r"p is the probability of dropping a unit, in \[0, 1\)"),
+    (lambda: L.MaxPool2d(0), "kernel_size must be a positive int"),
+])
+def test_bad_constructor_arguments(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+def test_output_shapes_and_their_errors():
+    assert _conv().output_shape((4, 7, 8)) == (6, 4, 4)
+    assert L.MaxPool2d().output_shape((5, 13, 13)) == (5, 6, 6)
+    assert L.Flatten().output_shape((5, 6, 6)) == (180,)
+    assert _linear().output_shape((3, 2, 2)) == (5,)
+    with pytest.raises(ValueError, match="Conv2d: expects 4 input channels"):
+        _conv().output_shape((3, 7, 8))
+    with pytest.raises(ValueError, match="MaxPool2d: window 3x3 is larger than the input"):
+        L.MaxPool2d().output_shape((3, 2, 2))
+    with pytest.raises(ValueError, match="Linear: an input of shape .* has 9 features, expected 12"):
+        _linear().output_shape((1, 3, 3))
+
+
+# ----- Sequential -----------------------------------------------------------------------------
+
+
+def _chain(device="cpu", seed=0):
+    rng = np.random.default_rng(seed)
+    kw = dict(rng=rng, weight_std="fan_in", dtype=np.float64, device=device)
+    return L.Sequential({
+        "conv": L.Conv2d(2, 4, 3, padding=1, **kw), "relu": L.ReLU(device=device),
+        "pool": L.MaxPool2d(device=device), "drop": L.Dropout(0.5, rng=1, device=device),
+        "fc": L.Linear(36, 3, **kw),
+    }, input_shape=(2, 7, 7))
+
+
+def test_sequential_chains_names_and_gradchecks(rng):
+    model = _chain()
+    assert list(model.params) == list(model.grads) == ["conv.weight", "conv.bias", "fc.weight", "fc.bias"]
+    assert [layer.name for layer in model.layers.values()] == ["conv", "relu", "pool", "drop", "fc"]
+    x = rng.standard_normal((2, 2, 7, 7))
+    manual = x
+    model.eval()
+    for layer in model.layers.values():
+        manual = layer.forward(manual)
+    np.testing.assert_array_equal(np.asarray(model.forward(x)), np.asarray(manual))
+    errors = check_gradients(model, x, rng)
+    assert max(errors.values()) <= 1e-6, errors
+    assert list(L.Sequential([L.ReLU(), L.Flatten()]).layers) == ["0", "1"]
+    nested = L.Sequential({"block": L.Sequential({"fc": _linear()})}, name="tower1")
+    assert nested.layers["block"].layers["fc"].name == "tower1.block.fc"
+    assert list(nested.params) == ["block.fc.weight", "block.fc.bias"]
+
+
+def test_train_and_eval_reach_every_layer():
+    model = _chain()
+    assert model.eval() is model and not any(layer.training for layer in model.layers.values())
+    assert model.train() is model and all(layer.training for layer in model.layers.values())
+
+
+def test_sequential_refuses_mixed_devices_and_wrong_inputs():
+    with pytest.raises(ValueError, match=r"one device, got \['cpu:0', 'cpu:1'\]"):
+        L.Sequential([L.ReLU(), L.ReLU(device="cpu:1")])
+    with pytest.raises(ValueError, match=r"Sequential: expected input of shape \(N, 2, 7, 7\), got \(1, 2, 8, 8\)"):
+        _chain().forward(np.ones((1, 2, 8, 8)))
+    with pytest.raises(ValueError, match="give the input shape"):
+        L.Sequential([L.ReLU()]).summary()
+
+
+def test_summary_lists_every_layer():
+    summary = _chain("cpu:1").summary()
+    assert [row[0] for row in summary.rows] == ["conv", "relu", "pool", "drop", "fc"]
+    assert summary.rows[2] == ("pool", "cpu:1", (4, 3, 3), 0)
+    assert summary.rows[0][3] == 4 * 2 * 9 + 4
+    assert summary.total_params == _chain().num_params == 76 + 111
+    assert "fc" in str(summary) and "187" in str(summary)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_state_dict_round_trip(device):
+    model, other = _chain(device, seed=0), _chain(device, seed=1)
+    state = model.state_dict()
+    assert all(type(v) is np.ndarray for v in state.values())  # plain host arrays, for savez
+    arrays = dict(other.params)
+    other.load_state_dict(state)
+    for name, array in other.params.items():
+        assert array is arrays[name]  # copied in place: an optimizer holding them keeps working
+        assert device_of(array) == Device(device)
+        np.testing.assert_array_equal(to_numpy(array), state[name])
+    state["fc.bias"][0] += 1.0  # a snapshot: changing it does not change the model
+    assert to_numpy(model.params["fc.bias"])[0] != state["fc.bias"][0]
+
+
+def test_load_state_dict_checks_names_shapes_and_dtypes():
+    model = _chain()
+    before = model.state_dict()
+    good = model.state_dict()
+    bad = [
+        ({k: v for k, v in good.items() if k != "fc.bias"},
+         r"names do not match: missing \['fc.bias'\], unexpected \[\]"),
+        ({**good, "fc.scale": np.ones(3)}, r"names do not match: missing \[\], unexpected \['fc.scale'\]"),
+        ({**good, "fc.bias": np.zeros(4)}, r"fc.bias must have shape \(3,\), got \(4,\)"),
+        ({**good, "conv.weight": good["conv.weight"].astype(np.float32)},
+         "conv.weight must have dtype float64, got float32"),
+    ]
+    for state, message in bad:
+        state["conv.bias"] = good["conv.bias"] + 1  # would change the model if loaded
+        with pytest.raises(ValueError, match="Sequential.load_state_dict: " + message):
+            model.load_state_dict(state)
+    for name, value in model.state_dict().items():
+        np.testing.assert_array_equal(value, before[name])  # a failed load changes nothing
+
+
+def test_host_array_inputs_are_unwrapped():
+    """The functional ops get plain arrays; only the layer's results carry the device tag."""
+    seen = []
+    layer = L.ReLU(device="cpu:1")
+    layer._forward = lambda x: (seen.append(type(x)), F.relu_forward(x))[1]
+    out = layer.forward(place(np.ones((2, 3)), "cpu:1"))
+    assert seen == [np.ndarray] and isinstance(out, HostArray)

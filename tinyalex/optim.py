@@ -1,0 +1,153 @@
+"""The paper's optimizer and learning-rate schedule (§5).
+
+**SGD.** "We trained our models using stochastic gradient descent with a batch size of 128
+examples, momentum of 0.9, and weight decay of 0.0005 ... The update rule for weight w was
+
+    v <- 0.9 * v - 0.0005 * lr * w - lr * <dL/dw>
+    w <- w + v"
+
+with ``<dL/dw>`` the gradient averaged over the batch (what ``softmax_cross_entropy`` gives).
+``SGD`` applies exactly this rule, momentum and weight decay configurable, to every parameter,
+biases included (the rule names no exception), in place on whatever device the parameter lives::
+
+    optimizer = SGD(model.params, lr=0.01)         # holds the arrays themselves
+    logits = model.forward(x)
+    loss, dlogits = softmax_cross_entropy(logits, y)
+    model.backward(dlogits)
+    optimizer.step(model.grads)                    # same names as model.params
+
+The velocities ``v`` start at zero, one per parameter name. ``state_dict()`` holds them and the
+hyper-parameters, so training resumes bit for bit after ``load_state_dict``.
+
+**The schedule.** "The heuristic which we followed was to divide the learning rate by 10 when
+the validation error rate stopped improving with the current learning rate. The learning rate
+was initialized at 0.01 and reduced three times prior to termination." ``ReduceLROnPlateau``
+does that: ``step(validation_error)`` after each evaluation.
+"""
+
+from __future__ import annotations
+
+import numpy
+
+from . import paper
+from .backend import device_of, get_array_module, to_numpy
+from .layers import load_arrays, on_device
+
+__all__ = ["SGD", "ReduceLROnPlateau"]
+
+
+class SGD:
+    """Momentum SGD with weight decay, the rule of paper §5 (see the module docstring).
+
+    ``params``: a dict ``name -> array`` (``model.params``); its arrays are updated in place.
+    ``lr`` (public, the schedule changes it), ``momentum``, ``weight_decay``: the rule's
+    0.01, 0.9 and 0.0005 by default.
+    """
+
+    HYPER = ("lr", "momentum", "weight_decay")
+
+    def __init__(self, params: dict, lr: float = paper.LEARNING_RATE, momentum: float = paper.MOMENTUM,
+                 weight_decay: float = paper.WEIGHT_DECAY):
+        if not params:
+            raise ValueError("SGD: params is empty; pass model.params")
+        if not lr > 0 or not 0 <= momentum < 1 or not weight_decay >= 0:
+            raise ValueError(
+                f"SGD: need lr > 0, 0 <= momentum < 1 and weight_decay >= 0, got lr={lr}, "
+                f"momentum={momentum}, weight_decay={weight_decay}"
+            )
+        self.params = dict(params)
+        self.lr, self.momentum, self.weight_decay = float(lr), float(momentum), float(weight_decay)
+        self.velocity = {}
+        for name, w in self.params.items():
+            with on_device(device_of(w)):
+                self.velocity[name] = get_array_module(w).zeros_like(w)  # keeps w's device tag
+
+    def step(self, grads: dict) -> None:
+        """One update of every parameter with ``grads`` (a dict with the same names)."""
+        if set(grads) != set(self.params):
+            missing = sorted(set(self.params) - set(grads))
+            unexpected = sorted(set(grads) - set(self.params))
+            raise ValueError(
+                f"SGD.step: grads do not match params: missing {missing}, unexpected {unexpected}"
+            )
+        for name, w in self.params.items():
+            g = grads[name]
+            if g.shape != w.shape or g.dtype != w.dtype or device_of(g) != device_of(w):
+                raise ValueError(
+                    f"SGD.step: gradient of {name} is {g.dtype}{tuple(g.shape)} on {device_of(g)}, "
+                    f"but the parameter is {w.dtype}{tuple(w.shape)} on {device_of(w)}"
+                )
+        for name, w in self.params.items():
+            v = self.velocity[name]
+            with on_device(device_of(w)):
+                v *= self.momentum
+                v -= (self.weight_decay * self.lr) * w
+                v -= self.lr * grads[name]
+                w += v
+
+    def state_dict(self) -> dict:
+        """``{"lr", "momentum", "weight_decay", "velocity.<name>"...}`` as host NumPy arrays."""
+        state = {key: numpy.array(getattr(self, key)) for key in self.HYPER}
+        for name, v in self.velocity.items():
+            state[f"velocity.{name}"] = numpy.array(to_numpy(v))
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore what ``state_dict`` returned (names, shapes and dtypes are checked)."""
+        missing = [key for key in self.HYPER if key not in state]
+        if missing:
+            raise ValueError(f"SGD.load_state_dict: missing {missing}")
+        velocity = {key: value for key, value in state.items() if key not in self.HYPER}
+        names = {key.removeprefix("velocity."): value for key, value in velocity.items()}
+        load_arrays(self.velocity, names, "SGD.load_state_dict")
+        for key in self.HYPER:
+            setattr(self, key, float(state[key]))
+
+
+class ReduceLROnPlateau:
+    """Divide the learning rate by 10 when the validation error stops improving (paper §5).
+
+    Call ``step(validation_error)`` after each evaluation. An error counts as an improvement if
+    it is below the best so far by more than ``min_delta``. After ``patience`` evaluations in a
+    row without one, ``optimizer.lr`` is multiplied by ``factor`` (0.1) and ``step`` returns
+    True; the count starts again, against the same best error ("stopped improving with the
+    current learning rate"). At most ``max_reductions`` times (the paper's 3); ``reductions``
+    says how many so far. ``patience=1`` is the literal reading: the first evaluation that is
+    no better triggers a division.
+    """
+
+    STATE = ("best", "stale", "reductions")
+
+    def __init__(self, optimizer: SGD, factor: float = 0.1, patience: int = 1,
+                 max_reductions: int = paper.LR_DIVISIONS, min_delta: float = 0.0):
+        if not 0 < factor < 1 or patience < 1 or max_reductions < 0 or min_delta < 0:
+            raise ValueError(
+                "ReduceLROnPlateau: need 0 < factor < 1, patience >= 1, max_reductions >= 0 and "
+                f"min_delta >= 0, got {factor}, {patience}, {max_reductions}, {min_delta}"
+            )
+        self.optimizer = optimizer
+        self.factor, self.patience = factor, patience
+        self.max_reductions, self.min_delta = max_reductions, min_delta
+        self.best = float("inf")
+        self.stale = 0  # evaluations in a row without improvement
+        self.reductions = 0
+
+    def step(self, validation_error: float) -> bool:
+        """Record one evaluation; True if the learning rate was divided just now."""
+        if validation_error < self.best - self.min_delta:
+            self.best, self.stale = float(validation_error), 0
+            return False
+        self.stale += 1
+        if self.stale < self.patience or self.reductions >= self.max_reductions:
+            return False
+        self.optimizer.lr *= self.factor
+        self.reductions += 1
+        self.stale = 0
+        return True
+
+    def state_dict(self) -> dict:
+        return {key: numpy.array(getattr(self, key)) for key in self.STATE}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.best = float(state["best"])
+        self.stale, self.reductions = int(state["stale"]), int(state["reductions"])
