@@ -15,7 +15,7 @@ import time
 import numpy as np
 
 from tinyalex import functional as F
-from tinyalex.backend import Device
+from tinyalex.backend import Device, on_device
 
 
 def cases(xp, rng):
@@ -71,7 +71,7 @@ def main():
     rng = np.random.default_rng(0)
     print(f"tinyalex ops on {device}, float32, median of {args.repeat} (ms)")
     print(f"{'case':42} {'forward':>10} {'backward':>10}")
-    with device:
+    with on_device(device):
         for name, forward, backward in cases(xp, rng):
             fwd = median_ms(forward, args.repeat, sync)
             if backward is None:

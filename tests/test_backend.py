@@ -69,3 +69,16 @@ def test_to_gpu_and_back():
     assert backend.get_array_module(g) is cupy
     back = to_device(g, "cpu")
     assert isinstance(back, np.ndarray) and np.array_equal(np.asarray(back), x)
+
+
+def test_on_device_is_a_no_op_for_cpu():
+    with backend.on_device("cpu:1"):
+        assert device_of(np.ones(1)) == Device("cpu")
+
+
+@pytest.mark.skipif(not backend.cupy_available(), reason="CuPy with a CUDA GPU is not available")
+def test_on_device_makes_a_gpu_current():
+    import cupy
+
+    with backend.on_device("cuda:0"):
+        assert cupy.cuda.Device().id == 0 and device_of(cupy.ones(1)) == Device("cuda:0")

@@ -19,6 +19,7 @@ GPUs), and when given a ``TransferLog`` it records the bytes moved.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import re
 
@@ -33,6 +34,7 @@ __all__ = [
     "cupy_available",
     "device_of",
     "get_array_module",
+    "on_device",
     "place",
     "to_device",
     "to_numpy",
@@ -115,22 +117,23 @@ class Device:
     def __repr__(self) -> str:
         return f"Device('{self}')"
 
-    def __enter__(self):
-        """``with device:`` makes a CUDA device current (new CuPy arrays land there)."""
-        if self.kind == "cuda":
-            self._cuda_ctx = _cupy().cuda.Device(self.index)
-            self._cuda_ctx.__enter__()
-        return self
-
-    def __exit__(self, *exc):
-        if self.kind == "cuda":
-            self._cuda_ctx.__exit__(*exc)
-        return False
 
 
 def as_device(device) -> Device:
     """Accept a ``Device`` or a string like ``"cuda:1"``."""
     return device if isinstance(device, Device) else Device(device)
+
+
+def on_device(device):
+    """``with on_device(d):`` makes a CUDA device current, so CuPy allocates and computes there.
+
+    For CPU devices it does nothing. (A function rather than ``with d:``: a ``Device`` is an
+    immutable value, and the context must remember which device was current before.)
+    """
+    device = as_device(device)
+    if device.kind == "cuda":
+        return _cupy().cuda.Device(device.index)
+    return contextlib.nullcontext()
 
 
 class HostArray(numpy.ndarray):
@@ -239,7 +242,7 @@ def to_device(x, device, log: TransferLog | None = None, label: str = "", phase:
     source = device_of(x)
     if device.kind == "cuda":
         cupy = _cupy()
-        with cupy.cuda.Device(device.index):  # new arrays land on the current device
+        with on_device(device):  # new arrays land on the current device
             out = cupy.copy(x) if _is_cupy_array(x) else cupy.asarray(numpy.asarray(x))
     else:
         out = place(numpy.array(to_numpy(x), copy=True), device)

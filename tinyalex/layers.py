@@ -43,7 +43,6 @@ is raised again with the layer's name in front.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
 import numbers
@@ -52,7 +51,7 @@ import numpy
 
 from . import functional as F
 from . import paper
-from .backend import HostArray, as_device, device_of, place, to_device, to_numpy
+from .backend import HostArray, as_device, device_of, on_device, place, to_device, to_numpy
 from .functional import _checks
 
 __all__ = [
@@ -70,7 +69,6 @@ __all__ = [
     "Tanh",
     "assign",
     "load_arrays",
-    "on_device",
     "qualify",
     "unwrap",
 ]
@@ -78,19 +76,6 @@ __all__ = [
 
 # --------------------------------------------------------------------------------------------
 # Helpers shared with the models and the optimizer
-
-
-def on_device(device):
-    """``with on_device(d):`` makes a CUDA device current (CuPy allocates and computes there).
-
-    Nothing happens for CPU devices. (``backend.Device`` is meant to do this itself as a context
-    manager, but its ``__enter__`` stores an attribute on a frozen dataclass and so fails for
-    CUDA devices; this helper stands in for it.)
-    """
-    device = as_device(device)
-    if device.kind == "cuda":
-        return device.xp.cuda.Device(device.index)
-    return contextlib.nullcontext()
 
 
 def unwrap(x):

@@ -30,8 +30,8 @@ from __future__ import annotations
 import numpy
 
 from . import paper
-from .backend import device_of, get_array_module, to_numpy
-from .layers import load_arrays, on_device
+from .backend import device_of, get_array_module, on_device, to_numpy
+from .layers import load_arrays
 
 __all__ = ["SGD", "ReduceLROnPlateau"]
 

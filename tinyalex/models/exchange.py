@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import itertools
 
-from ..backend import TransferLog, device_of, place, to_device
-from ..layers import unwrap, on_device
+from ..backend import TransferLog, device_of, on_device, place, to_device
+from ..layers import unwrap
 
 
 class Exchange:
