@@ -56,7 +56,7 @@ def test_cuda_device_without_cupy_fails_clearly(monkeypatch):
     monkeypatch.setitem(sys.modules, "cupy", None)
     with pytest.raises(ImportError):
         to_device(np.ones(2), "cuda:0")
-    assert backend.cupy_available() is False
+    assert backend.cupy_available() is False and backend.gpu_count() == 0
 
 
 @pytest.mark.skipif(not backend.cupy_available(), reason="CuPy with a CUDA GPU is not available")

@@ -34,6 +34,7 @@ __all__ = [
     "cupy_available",
     "device_of",
     "get_array_module",
+    "gpu_count",
     "on_device",
     "place",
     "to_device",
@@ -56,12 +57,17 @@ def _is_cupy_array(a) -> bool:
     return type(a).__module__.split(".")[0] == "cupy"
 
 
+def gpu_count() -> int:
+    """How many CUDA GPUs CuPy sees: 0 without CuPy, a driver or a GPU."""
+    try:
+        return int(_cupy().cuda.runtime.getDeviceCount())
+    except Exception:  # ImportError, or CUDA present but no driver/GPU
+        return 0
+
+
 def cupy_available() -> bool:
     """True when CuPy imports and sees at least one GPU."""
-    try:
-        return _cupy().cuda.runtime.getDeviceCount() > 0
-    except Exception:  # ImportError, or CUDA present but no driver/GPU
-        return False
+    return gpu_count() > 0
 
 
 def get_array_module(*arrays):
