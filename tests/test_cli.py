@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 
-from tinyalex import loader, plots, relu_vs_tanh
+from tinyalex import loader, plots
 from tinyalex.__main__ import main
 from tinyalex.data import load_fashion_mnist
 from tinyalex.checkpoint import load_checkpoint
@@ -165,10 +165,8 @@ def test_relu_vs_tanh_falls_back_to_fashion_mnist_and_says_so(capsys, tmp_path, 
 
     original = plots.plot_curves
     monkeypatch.setattr(plots, "plot_curves", plot_curves)
-    # The default size is Fashion-MNIST's once the fallback is decided.
-    monkeypatch.setattr(relu_vs_tanh, "DEFAULTS", {"CIFAR-10": (500, 9), "Fashion-MNIST": (64, 1)})
-    code, out, _ = run(["relu-vs-tanh", "--test-subset", "0", "--lr-tanh", "0.05",
-                        "--out", str(tmp_path), "--quiet"], capsys)
+    code, out, _ = run(["relu-vs-tanh", "--subset", "64", "--test-subset", "0", "--epochs", "1",
+                        "--lr-tanh", "0.05", "--out", str(tmp_path), "--quiet"], capsys)
     assert code == 0
     lines = out.splitlines()
     assert lines[0] == "CIFAR-10 is not available, so this run uses Fashion-MNIST instead."

@@ -19,7 +19,7 @@ from . import paper
 from .backend import Device, cupy_available
 from .loader import DATASETS
 from .models.alexnet import INPUT_SIZE
-from .relu_vs_tanh import DEFAULTS, LEARNING_RATES, TEST_SUBSET
+from .relu_vs_tanh import DEFAULT_EPOCHS, DEFAULT_SUBSET, LEARNING_RATES, TEST_SUBSET
 from .train import Diverged
 
 
@@ -166,10 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", choices=list(DATASETS), default="cifar10",
                    help="cifar10 (default; falls back to fashion-mnist when unavailable) or "
                    "fashion-mnist")
-    defaults = "; ".join(f"{name} {n:,} images, {e} epochs" for name, (n, e) in DEFAULTS.items())
-    p.add_argument("--subset", type=_subset,
-                   help="training images drawn at random, or 'all' (default: by dataset, "
-                   f"about 10 minutes on 2 CPU cores: {defaults})")
+    p.add_argument("--subset", type=_subset, default=DEFAULT_SUBSET,
+                   help=f"training images drawn at random, or 'all' (default {DEFAULT_SUBSET:,})")
     p.add_argument("--test-subset", type=COUNT, default=TEST_SUBSET,
                    help="test images whose error is recorded after every epoch, for the "
                    f"history only (default {TEST_SUBSET:,}; 0: none)")
@@ -180,8 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"learning rate of the ReLU network (default {LEARNING_RATES['relu']:g})")
     p.add_argument("--lr-tanh", type=RATE, default=LEARNING_RATES["tanh"],
                    help=f"learning rate of the tanh network (default {LEARNING_RATES['tanh']:g})")
-    p.add_argument("--epochs", type=POSITIVE,
-                   help="epochs to train each network (default: by dataset, see --subset)")
+    p.add_argument("--epochs", type=POSITIVE, default=DEFAULT_EPOCHS,
+                   help=f"epochs to train each network (default {DEFAULT_EPOCHS})")
     _add_common(p, out="runs/relu-vs-tanh")
     p.set_defaults(run=_relu_vs_tanh)
 
