@@ -20,8 +20,8 @@ $(VENV)/.notebooks-installed: $(VENV)/.test-installed
 test: $(VENV)/.test-installed  ## run the whole test suite (notebooks included)
 	$(PY) -m pytest
 
-demo: $(VENV)/.test-installed  ## the main demo
-	$(PY) -m tinyalex gradcheck
+demo: $(VENV)/.test-installed  ## the paper's Figure 1, ReLU vs tanh (CIFAR-10, else Fashion-MNIST)
+	$(PY) -m tinyalex relu-vs-tanh
 
 gradcheck: $(VENV)/.test-installed  ## check every op's backward pass by finite differences
 	$(PY) -m tinyalex gradcheck

@@ -45,3 +45,8 @@ NEURONS = (253_440, 186_624, 64_896, 64_896, 43_264, 4096, 4096, 1000)
 CONV_CHANNELS = (96, 256, 384, 384, 256)
 FC_HIDDEN = 4096
 NUM_CLASSES = 1000
+
+# §3.1 Figure 1: "A four-layer convolutional neural network with ReLUs (solid line) reaches a 25%
+# training error rate on CIFAR-10 six times faster than an equivalent network with tanh neurons."
+FIGURE1_TARGET_ERROR = 0.25
+FIGURE1_SPEEDUP = 6

@@ -1,0 +1,268 @@
+"""The command line: help, one-line errors, the Figure-1 demo end to end on real Fashion-MNIST
+(the CIFAR-10 fallback included), and `train` with a bit-exact `--resume`.
+
+Real Fashion-MNIST must be installed (`apt-get install dataset-fashion-mnist`; CI does it)."""
+
+import csv
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tinyalex import loader, plots
+from tinyalex.__main__ import main
+from tinyalex.data import load_fashion_mnist
+from tinyalex.checkpoint import load_checkpoint
+from tinyalex.relu_vs_tanh import SUMMARY_PATTERN, epochs_to_target, summary_line
+from tinyalex.train import TIMINGS
+
+OFFLINE = "load_cifar10: could not download https://example/cifar-10-binary.tar.gz (offline)"
+
+
+def run(argv, capsys):
+    """``(exit code, stdout, stderr)`` of ``python -m tinyalex *argv``, in this process."""
+    try:
+        code = main(argv)
+    except SystemExit as exit:
+        code = exit.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def fashion_mnist():
+    return load_fashion_mnist()  # the real files, read once for this module's tests
+
+
+@pytest.fixture(autouse=True)
+def read_fashion_mnist_once(monkeypatch, fashion_mnist):
+    monkeypatch.setattr(loader, "load_fashion_mnist", lambda root=None: fashion_mnist)
+
+
+@pytest.fixture
+def cifar_offline(monkeypatch):
+    def load_cifar10(root="data", download=True):
+        raise FileNotFoundError(OFFLINE)
+
+    monkeypatch.setattr(loader, "load_cifar10", load_cifar10)
+
+
+def test_the_module_runs_and_lists_its_commands():
+    done = subprocess.run([sys.executable, "-m", "tinyalex", "--help"], capture_output=True, text=True)
+    assert done.returncode == 0
+    for command in ("relu-vs-tanh", "train", "gradcheck"):
+        assert command in done.stdout
+
+
+@pytest.mark.parametrize("command, options", [
+    ("relu-vs-tanh", ["--dataset", "--subset", "--epochs", "--target", "--device", "--out",
+                      "--seed", "--batch-size", "--lr-relu", "--lr-tanh", "--test-subset"]),
+    ("train", ["--model", "--dataset", "--activation", "--lrn", "--width", "--input-size",
+               "--devices", "--device", "--resume", "--epochs", "--lr", "--ten-crop", "--out"]),
+    ("gradcheck", ["--seed", "--tolerance"]),
+])
+def test_help_of_every_command(capsys, command, options):
+    code, out, _ = run([command, "--help"], capsys)
+    assert code == 0 and out.startswith(f"usage: python -m tinyalex {command}")
+    for option in options:
+        assert option in out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["relu-vs-tanh", "--epochs", "0"], "argument --epochs: expected an integer >= 1, got '0'"),
+    (["relu-vs-tanh", "--dataset", "mnist"], "argument --dataset: invalid choice: 'mnist'"),
+    (["relu-vs-tanh", "--target", "25"], "argument --target: expected a fraction between 0 and 1"),
+    (["relu-vs-tanh", "--lr-tanh", "-0.1"], "argument --lr-tanh: expected a positive number"),
+    (["relu-vs-tanh", "--subset", "many"], "argument --subset: expected an integer >= 1, got 'many'"),
+    (["relu-vs-tanh", "--device", "gpu"], "argument --device: expected cpu or cuda:N, got 'gpu'"),
+    (["train"], "--dataset is required"),
+    (["train", "--dataset", "fashion-mnist", "--width", "0.5"], "apply to --model alexnet only"),
+    (["train", "--dataset", "fashion-mnist", "--model", "vgg"], "invalid choice: 'vgg'"),
+    (["train", "--dataset", "no/such/folder"], "'no/such/folder' is neither one of cifar10, fashion-mnist"),
+    (["train", "--dataset", "cifar10", "--model", "alexnet", "--input-size", "32"],
+     "argument --input-size: expected an integer >= 67"),
+    (["train", "--dataset", "cifar10", "--devices", "cpu"], "expected two devices, one per tower"),
+    (["train", "--resume", "no/such/last.npz"], "--resume no/such/last.npz: no such checkpoint file"),
+    (["bogus"], "invalid choice: 'bogus'"),
+])
+def test_bad_arguments_give_one_line_and_exit_code_2(capsys, argv, message):
+    code, out, err = run(argv, capsys)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and err.startswith("python -m tinyalex") and "error: " in err
+    assert message in err and "Traceback" not in err
+
+
+# --------------------------------------------------------------------------------------------
+# relu-vs-tanh
+
+
+@pytest.mark.parametrize("relu, tanh, line", [
+    (3, 14, "relu: 25% training error at epoch 3; tanh: at epoch 14; ratio 4.7"),
+    (3, None, "relu: 25% training error at epoch 3; tanh: not reached in 10 epochs; ratio > 3.3"),
+    (4, None, "relu: 25% training error at epoch 4; tanh: not reached in 10 epochs; ratio > 2.5"),
+    (None, 4, "relu: 25% training error not reached in 10 epochs; tanh: at epoch 4; ratio < 0.4"),
+    (None, 3, "relu: 25% training error not reached in 10 epochs; tanh: at epoch 3; ratio < 0.3"),
+    (None, None, "relu: 25% training error not reached in 10 epochs; tanh: not reached in 10 "
+                 "epochs; ratio unknown"),
+])
+def test_summary_line_never_claims_more_than_was_measured(relu, tanh, line):
+    assert summary_line(relu, tanh, 10, 0.25) == line
+    match = SUMMARY_PATTERN.match(line)
+    assert match and match["target"] == "25"
+    assert match["relu"] == (str(relu) if relu else None) and match["tanh"] == (str(tanh) if tanh else None)
+    if match["bound"] == ">":  # tanh needs 11 or more epochs
+        assert 11 / relu > float(match["ratio"])
+    if match["bound"] == "<":  # relu needs 11 or more
+        assert tanh / 11 < float(match["ratio"])
+
+
+def test_epochs_to_target():
+    assert epochs_to_target([0.5, 0.3, 0.25, 0.2], 0.25) == 3
+    assert epochs_to_target([0.5, 0.3], 0.25) is None
+
+
+def read_errors(path):
+    with open(path) as f:
+        return [float(row["train_top1"]) for row in csv.DictReader(f)]
+
+
+def check_demo_outputs(out_dir, stdout, epochs):
+    """The files exist, and the summary line says what the histories hold."""
+    assert (out_dir / "figure1.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    summary = json.loads((out_dir / "summary.json").read_text())
+    match = SUMMARY_PATTERN.match(stdout.strip().splitlines()[-1])
+    assert match, stdout.strip().splitlines()[-1]
+    for activation in ("relu", "tanh"):
+        errors = read_errors(out_dir / activation / "history.csv")
+        history = json.loads((out_dir / activation / "history.json").read_text())["epochs"]
+        assert len(errors) == epochs and [row["train_top1"] for row in history] == errors
+        assert summary["runs"][activation]["errors"] == errors
+        reached = epochs_to_target(errors, summary["target"])
+        assert match[activation] == (None if reached is None else str(reached))
+    return summary
+
+
+def test_relu_vs_tanh_on_real_fashion_mnist(capsys, tmp_path):
+    code, out, _ = run(["relu-vs-tanh", "--dataset", "fashion-mnist", "--subset", "128",
+                        "--batch-size", "64", "--test-subset", "32", "--epochs", "2",
+                        "--target", "0.6", "--out", str(tmp_path), "--quiet"], capsys)
+    assert code == 0
+    assert "Figure 1 on Fashion-MNIST, 128 of its 60,000 training images (1x28x28), 32 test images" in out
+    assert "CIFAR-10 is not available" not in out
+    summary = check_demo_outputs(tmp_path, out, epochs=2)
+    assert summary["dataset"] == "Fashion-MNIST" and summary["runs"]["relu"]["lr"] == 0.03
+
+
+def test_relu_vs_tanh_falls_back_to_fashion_mnist_and_says_so(capsys, tmp_path, cifar_offline,
+                                                             monkeypatch):
+    titles = []
+
+    def plot_curves(series, **options):
+        titles.append(options["title"])
+        return original(series, **options)
+
+    original = plots.plot_curves
+    monkeypatch.setattr(plots, "plot_curves", plot_curves)
+    code, out, _ = run(["relu-vs-tanh", "--subset", "64", "--test-subset", "0", "--epochs", "1",
+                        "--lr-tanh", "0.05", "--out", str(tmp_path), "--quiet"], capsys)
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0] == "CIFAR-10 is not available, so this run uses Fashion-MNIST instead."
+    assert lines[1].strip() == OFFLINE
+    assert "Figure 1 on Fashion-MNIST, 64 of its 60,000" in out
+    assert titles == ["Figure 1 on Fashion-MNIST (64 training images)"]
+    summary = check_demo_outputs(tmp_path, out, epochs=1)
+    assert summary["runs"]["tanh"]["lr"] == 0.05
+
+
+def test_without_any_dataset_the_error_says_how_to_get_one(capsys, tmp_path, cifar_offline,
+                                                           monkeypatch):
+    def load_fashion_mnist(root=None):
+        raise FileNotFoundError("load_fashion_mnist: Fashion-MNIST not found. Install it with "
+                                "`sudo apt-get install dataset-fashion-mnist`")
+
+    monkeypatch.setattr(loader, "load_fashion_mnist", load_fashion_mnist)
+    code, out, err = run(["relu-vs-tanh", "--out", str(tmp_path)], capsys)
+    assert code == 1 and "Traceback" not in err
+    assert err.startswith("python -m tinyalex relu-vs-tanh: error: Neither CIFAR-10 nor "
+                          "Fashion-MNIST is available; get one of them.")
+    assert OFFLINE in err and "apt-get install dataset-fashion-mnist" in err
+    assert not any(tmp_path.iterdir())
+
+
+def test_an_explicit_cifar10_never_falls_back_outside_the_demo(cifar_offline):
+    with pytest.raises(FileNotFoundError, match="could not download"):
+        loader.load_dataset("cifar10")
+
+
+# --------------------------------------------------------------------------------------------
+# train
+
+
+def train_args(out, *more):
+    return ["train", "--dataset", "fashion-mnist", "--subset", "96", "--val-subset", "32",
+            "--batch-size", "32", "--out", str(out), "--quiet", *more]
+
+
+def test_train_resumes_bit_for_bit_from_the_command_line(capsys, tmp_path):
+    assert run(train_args(tmp_path / "whole", "--epochs", "2"), capsys)[0] == 0
+    assert run(train_args(tmp_path / "cut", "--epochs", "1"), capsys)[0] == 0
+    code, out, _ = run(["train", "--resume", str(tmp_path / "cut" / "last.npz"), "--epochs", "2",
+                        "--quiet"], capsys)
+    assert code == 0 and "resumed from" in out and "after epoch 1" in out
+    whole, whole_meta = load_checkpoint(tmp_path / "whole" / "last.npz")
+    cut, cut_meta = load_checkpoint(tmp_path / "cut" / "last.npz")
+    assert sorted(whole) == sorted(cut) and cut_meta["epoch"] == 2
+    for name in whole:
+        np.testing.assert_array_equal(cut[name], whole[name], err_msg=name)
+
+    def strip(history):
+        return [{k: v for k, v in row.items() if k not in TIMINGS} for row in history]
+
+    assert strip(cut_meta["history"]) == strip(whole_meta["history"])
+    settings = whole_meta["settings"]["config"]
+    assert settings["model"] == "figure1" and settings["augment"] and settings["lr"] == 0.01
+
+
+def test_train_resume_refuses_to_change_the_run(capsys, tmp_path):
+    assert run(train_args(tmp_path, "--epochs", "1"), capsys)[0] == 0
+    code, _, err = run(["train", "--resume", str(tmp_path / "last.npz"), "--lr", "0.1"], capsys)
+    assert code == 2 and "cannot change --lr" in err and err.count("\n") == 1
+
+
+def test_train_a_small_alexnet_on_two_logical_devices(capsys, tmp_path):
+    code, out, _ = run(["train", "--dataset", "fashion-mnist", "--model", "alexnet", "--width",
+                        "0.0625", "--input-size", "67", "--devices", "cpu:0,cpu:1", "--subset",
+                        "32", "--val-subset", "16", "--batch-size", "16", "--epochs", "1",
+                        "--out", str(tmp_path), "--quiet"], capsys)
+    assert code == 0
+    assert "train: AlexNet" in out and "67x67 inputs" in out
+    assert "random 67x67 crops, horizontal flips" in out and "PCA" not in out  # grey images
+    history = json.loads((tmp_path / "history.json").read_text())["epochs"]
+    assert len(history) == 1 and 0 <= history[0]["val_top1"] <= 1
+    arrays, _ = load_checkpoint(tmp_path / "last.npz")
+    assert "model.tower1.conv1.weight" in arrays and arrays["preprocess.mean"].shape == (3, 76, 76)
+    code, out, _ = run(["train", "--resume", str(tmp_path / "last.npz"), "--epochs", "2", "--quiet"],
+                       capsys)  # the towers' devices come from the checkpoint
+    assert code == 0 and "after epoch 1" in out
+    assert load_checkpoint(tmp_path / "last.npz")[1]["epoch"] == 2
+
+
+def test_train_on_an_image_folder(capsys, tmp_path, rng):
+    from PIL import Image
+
+    for split, count in (("train", 6), ("val", 2)):
+        for label, name in enumerate(("cats", "dogs")):
+            folder = tmp_path / "images" / split / name
+            folder.mkdir(parents=True)
+            for i in range(count):
+                pixels = rng.integers(0, 120, (40, 48, 3)) + 100 * label
+                Image.fromarray(pixels.astype(np.uint8)).save(folder / f"{i}.png")
+    code, out, _ = run(["train", "--dataset", str(tmp_path / "images"), "--image-size", "32",
+                        "--epochs", "1", "--out", str(tmp_path / "run"), "--quiet"], capsys)
+    assert code == 0
+    assert f"{tmp_path / 'images'}, all 12 training images (3x32x32), 4 test images" in out
+    assert "random 28x28 crops, horizontal flips, PCA colour noise" in out
+    assert len(json.loads((tmp_path / "run" / "history.json").read_text())["epochs"]) == 1

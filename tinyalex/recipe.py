@@ -1,0 +1,137 @@
+"""The paper's training recipe (§4, §5) for a chosen model on a chosen dataset: what
+``python -m tinyalex train`` runs.
+
+A run is described by a plain ``config`` dict (the command line's options, stored in every
+checkpoint so that ``--resume`` rebuilds the same run):
+
+* **Model.** ``"figure1"``: ``models.Figure1Net`` (``activation``, ``lrn``), fed crops of the
+  dataset's own images. ``"alexnet"``: ``models.AlexNet`` with every layer's width multiplied by
+  ``width`` (1.0 is the paper's) and ``input_size`` x ``input_size`` inputs (227 in the paper, at
+  least 67), on one device or with ``devices`` on two (one tower each, §3.2). Images of another
+  size are resized as they are batched (grey ones repeated to RGB).
+* **Preprocessing** (§2, ``batches.Preprocess``): minus the training mean image, divided by
+  ``input_scale``: by default the pixels' standard deviation for the Figure-1 net (fan-in
+  initialisation) and 1 for AlexNet (the paper's raw centred pixels, for its N(0, 0.01) weights).
+* **Augmentation** (§4.1, unless ``augment`` is off): random crops (the paper's 224/256 share of
+  the image, e.g. 28 of 32, 24 of 28; 227 of 256 for AlexNet), horizontal flips, and PCA colour
+  noise on RGB images (``pca``). Evaluation uses the centre crop, or the ten patches
+  (``ten_crop``).
+* **Optimisation** (§5): SGD with momentum 0.9 and weight decay 5e-4, batch 128, learning rate
+  0.01 divided by 10 when the validation error stops improving (``patience`` epochs), at most
+  three times. The dataset's test split is the validation set.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from . import paper
+from .batches import Augment, Preprocess
+from .checkpoint import load_checkpoint
+from .data import transforms
+from .loader import load_dataset
+from .models import AlexNet, Figure1Net
+from .models.alexnet import INPUT_SIZE
+from .train import Trainer
+
+__all__ = ["RESUMABLE", "alexnet_widths", "build_model", "resume_config", "run_training"]
+
+# What --resume may change; everything else comes from the checkpoint.
+RESUMABLE = ("epochs", "device", "devices", "out")
+
+
+def alexnet_widths(width: float) -> tuple:
+    """AlexNet's conv kernels and fc units times ``width``, rounded to even numbers >= 2
+    (half per tower): ``((96, 256, 384, 384, 256), 4096)`` for 1.0."""
+    def even(n):
+        return max(2, 2 * round(n * width / 2))
+
+    return tuple(even(c) for c in paper.CONV_CHANNELS), even(paper.FC_HIDDEN)
+
+
+def _sizes(config: dict, image_side: int) -> tuple:
+    """``(R, S)``: the side batches are cut from and the model's input side."""
+    if config["model"] == "figure1":
+        side = transforms.proportional_crop_size(image_side) if config["augment"] else image_side
+        return image_side, side
+    side = config["input_size"]
+    return (math.ceil(side * paper.IMAGE_SIZE / INPUT_SIZE) if config["augment"] else side), side
+
+
+def build_model(config: dict, num_classes: int, channels: int, side: int):
+    """The model of ``config`` for ``side`` x ``side`` inputs with ``channels`` channels."""
+    common = {"num_classes": num_classes, "seed": config["seed"]}
+    if config["weight_std"] is not None:
+        common["weight_std"] = config["weight_std"]
+    if config["model"] == "figure1":
+        return Figure1Net(config["activation"], config["lrn"], in_channels=channels,
+                          input_size=side, device=config["device"] or "cpu", **common)
+    convs, hidden = alexnet_widths(config["width"])
+    return AlexNet(devices=config["devices"] or (config["device"] or "cpu",), input_size=side,
+                   channels=convs, hidden=hidden, **common)
+
+
+def resume_config(path, given: dict, defaults: dict) -> dict:
+    """The config of the run in checkpoint ``path``, with the ``RESUMABLE`` options of ``given``
+    that differ from their ``defaults`` (``out`` defaults to the checkpoint's folder) and
+    ``given["verbose"]``.
+
+    Any other option of ``given`` that differs from its default must equal the checkpoint's:
+    a resumed run is the same run, so changing, say, the learning rate is a ``ValueError``.
+    """
+    _, meta = load_checkpoint(path)
+    saved = meta.get("settings", {}).get("config")
+    if saved is None:
+        raise ValueError(f"train --resume: {path} was not written by `python -m tinyalex train`")
+    changed = [key for key, value in given.items() if key not in (*RESUMABLE, "verbose")
+               and value != defaults.get(key) and value != saved.get(key)]
+    if changed:
+        raise ValueError(f"train --resume: the run in {path} keeps its own settings; "
+                         f"cannot change {', '.join('--' + k.replace('_', '-') for k in changed)}")
+    config = {**saved, "out": str(Path(path).parent), "verbose": given["verbose"]}
+    config.update({key: given[key] for key in RESUMABLE if given[key] != defaults.get(key)})
+    return config
+
+
+def run_training(config: dict, resume=None, log=print) -> list:
+    """Train as ``config`` says (see the module docstring), from checkpoint ``resume`` if given.
+
+    Writes ``history.csv``, ``history.json``, ``last.npz`` and ``best.npz`` into
+    ``config["out"]``; returns the history (one dict per epoch).
+    """
+    data = load_dataset(config["dataset"], image_size=config["image_size"])
+    data = data.subset(config["subset"], config["val_subset"], seed=config["seed"])
+    channels = 3 if config["model"] == "alexnet" else data.image_shape[0]
+    stored, side = _sizes(config, data.image_shape[-1])
+    model = build_model(config, len(data.classes), channels, side)
+    log(f"train: {type(model).__name__} ({model.num_params:,} parameters, {side}x{side} inputs) "
+        f"on {data.describe()}; the test images are the validation set")
+    if resume is not None:
+        arrays, meta = load_checkpoint(resume)
+        preprocess = Preprocess.from_state(
+            {k.removeprefix("preprocess."): v for k, v in arrays.items() if k.startswith("preprocess.")},
+            meta["preprocess"])
+    else:
+        scale = config["input_scale"] or ("std" if config["model"] == "figure1" else 1.0)
+        resize = stored if stored != data.image_shape[-1] else None
+        preprocess = Preprocess.fit(data.train_images, scale=scale, size=resize,
+                                    channels=channels if channels != data.image_shape[0] else None,
+                                    progress=config["verbose"])
+    augment = None
+    if config["augment"]:
+        pca = transforms.fit_pca(data.train_images) if config["pca"] and data.image_shape[0] == 3 else None
+        augment = Augment(crop=side if side < stored else None, pca=pca, scale=preprocess.scale)
+    log(f"train: inputs (image - mean) / {preprocess.scale:.4g}; augmentation: {augment or 'none'}")
+    trainer = Trainer(model, (data.train_images, data.train_labels), preprocess,
+                      val=(data.test_images, data.test_labels), lr=config["lr"],
+                      momentum=config["momentum"], weight_decay=config["weight_decay"],
+                      batch_size=config["batch_size"], patience=config["patience"],
+                      augment=augment, ten_crop=config["ten_crop"], seed=config["seed"],
+                      out=config["out"], settings={"config": config}, verbose=config["verbose"])
+    if resume is not None:
+        trainer.load(resume)
+        log(f"train: resumed from {resume} after epoch {trainer.epoch}")
+    history = trainer.fit(config["epochs"])
+    log(f"train: history and checkpoints in {config['out']}")
+    return history

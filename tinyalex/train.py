@@ -1,0 +1,372 @@
+"""The training loop (paper §5): mini-batch SGD on any model and any in-memory dataset, with
+evaluation, a per-epoch history, checkpoints and a bit-exact resume.
+
+    preprocess = Preprocess.fit(train_images)                 # tinyalex.batches
+    trainer = Trainer(model, (train_images, train_labels), preprocess,
+                      val=(val_images, val_labels), lr=0.01, augment=Augment(crop=28),
+                      seed=0, out="runs/mine")
+    history = trainer.fit(epochs=10)                          # one dict per epoch
+
+**One epoch.**
+
+1. *Training*, in train mode: the training images in a shuffled order (``shuffle_rng``), batch
+   by batch: ``preprocess``, ``augment`` (``augment_rng``), a centre crop if the images are still
+   larger than the model's input, ``backend.to_device`` onto the model's device, forward, softmax
+   cross-entropy, backward, one ``SGD`` step. The progress bar shows the *running* loss and
+   top-1 error: the mean over the batches so far, each measured before its own step.
+2. *Evaluation*, in eval mode (dropout scaled, no augmentation): with ``measure_train`` the whole
+   training set with the weights at the end of the epoch (the *training error*), and the
+   validation set, on the centre crop or, with ``ten_crop``, on the paper's ten patches.
+3. The paper's schedule: the learning rate is divided by 10 when the validation top-1 error
+   stops improving (``optim.ReduceLROnPlateau``; only with validation data and a ``patience``).
+4. A history row (``COLUMNS``; ``None`` where not measured), ``history.csv`` and
+   ``history.json``, and the checkpoints, all in ``out``.
+
+**Checkpoints.** After every epoch ``out/last.npz`` (the run so far, to resume from) and, when the
+validation top-1 error is the lowest so far, a copy of it as ``out/best.npz``; both written
+atomically by ``tinyalex.checkpoint`` (no pickle). One holds the parameters, the optimizer's
+velocities and learning rate, the schedule's state, the preprocessing (mean image and scale),
+the epoch, the history, and the state of every generator that draws during training: the
+shuffling and augmentation generators and each dropout layer's ``rng`` (found by walking the
+model; ``state_dict()`` holds parameters only). ``Trainer.load`` restores all of it, so
+training on from a checkpoint gives the same numbers, bit for bit, as never stopping.
+
+**Divergence.** Logits or a loss that are not finite stop training with ``Diverged``, naming the
+epoch and batch and suggesting a lower learning rate; the checkpoint of the last good epoch is
+left as it was.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from . import paper
+from .backend import get_array_module, to_device
+from .batches import Preprocess, batch_order
+from .checkpoint import load_checkpoint, save_checkpoint
+from .data import transforms
+from .functional import log_softmax, softmax, softmax_cross_entropy
+from .metrics import top1_top5
+from .optim import SGD, ReduceLROnPlateau
+
+__all__ = ["COLUMNS", "Diverged", "Trainer", "evaluate", "random_generators", "write_history"]
+
+COLUMNS = ("epoch", "lr", "running_loss", "running_top1", "running_top5",
+           "train_loss", "train_top1", "train_top5", "val_loss", "val_top1", "val_top5",
+           "train_seconds", "eval_seconds")
+TIMINGS = ("train_seconds", "eval_seconds")  # the only columns that differ between equal runs
+FORMAT = "tinyalex-trainer-1"
+
+
+class Diverged(RuntimeError):
+    """Training produced logits or a loss that are not finite numbers."""
+
+
+def _input_size(model) -> int | None:
+    shape = getattr(model, "input_shape", None)
+    return shape[-1] if shape else None
+
+
+def _logits(model, x):
+    """``model.forward(x)`` for a host batch ``x``, on the model's device; ``Diverged`` if any
+    output is not finite."""
+    logits = model.forward(to_device(x, model.device))
+    if not bool(get_array_module(logits).isfinite(logits).all()):
+        raise Diverged("the network's outputs are not finite numbers")
+    return logits
+
+
+def evaluate(model, images, labels, preprocess: Preprocess, *, batch_size: int = paper.BATCH_SIZE,
+             ten_crop: bool = False, progress: bool = False, desc: str = "evaluate") -> dict:
+    """``{"loss", "top1", "top5"}`` of ``model`` on uint8 ``images`` ``(N, C, H, W)`` with int
+    ``labels`` ``(N,)``, in eval mode (the model's mode is restored afterwards).
+
+    Each batch is preprocessed, then cut to the model's input size: the centre crop, or with
+    ``ten_crop`` the paper's ten patches (§4.1: corners, centre and their mirrors), whose
+    softmax outputs are averaged. ``loss`` is the mean cross-entropy of the predicted class
+    probabilities; ``top1``/``top5`` the error rates (§6). ``Diverged`` if an output is not finite.
+    """
+    size = _input_size(model)
+    crops = ten_crop and size is not None and size < images.shape[-1]
+    step = max(1, batch_size // 10) if crops else batch_size
+
+    def probabilities(x):
+        return softmax(_logits(model, x))
+
+    was_training = model.training
+    model.eval()
+    totals, count = np.zeros(3), 0
+    try:
+        for idx in tqdm(batch_order(len(images), step), desc=desc, unit="batch", leave=False,
+                        disable=not progress):
+            x = preprocess(images[idx])
+            if crops:
+                p = transforms.ten_crop_predict(probabilities, x, size)  # on the model's device
+                log_p = get_array_module(p).log(p)
+            else:
+                log_p = log_softmax(_logits(model, _to_input_size(x, size)))
+            xp = get_array_module(log_p)
+            y = to_device(labels[idx], model.device)
+            loss = -float(log_p[xp.arange(len(idx)), y].sum())
+            totals += (loss, *(len(idx) * e for e in top1_top5(log_p, y)))
+            count += len(idx)
+    except Diverged as error:
+        raise Diverged(f"{desc}: {error}") from None
+    finally:
+        model.train(was_training)
+    return dict(zip(("loss", "top1", "top5"), (totals / count).tolist()))
+
+
+def _to_input_size(x, size):
+    """The centre ``size`` x ``size`` crop of a batch larger than the model's input, else ``x``."""
+    return transforms.center_crop(x, size) if size is not None and size < x.shape[-1] else x
+
+
+def random_generators(model) -> dict:
+    """``{layer name: numpy Generator}`` for every layer of ``model`` with an ``rng`` attribute
+    (the dropout layers): the randomness a model draws while it trains."""
+    found = {}
+
+    def walk(module):
+        rng = getattr(module, "rng", None)
+        if isinstance(rng, np.random.Generator):
+            if module.label in found:
+                raise ValueError(f"random_generators: two layers are named {module.label!r}")
+            found[module.label] = rng
+        for _, child in module.children():
+            walk(child)
+
+    walk(model)
+    return found
+
+
+def write_history(history: list, out, settings: dict | None = None) -> None:
+    """``out/history.csv`` (one row per epoch, ``COLUMNS``, empty where not measured) and
+    ``out/history.json`` (``{"settings": ..., "epochs": [row, ...]}``, ``null`` where not measured)."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "history.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows([{k: "" if row[k] is None else row[k] for k in COLUMNS} for row in history])
+    (out / "history.json").write_text(json.dumps({"settings": settings or {}, "epochs": history},
+                                                 indent=1) + "\n")
+
+
+def _check_data(name: str, data) -> tuple:
+    images, labels = data
+    if getattr(images, "ndim", None) != 4 or images.dtype != np.uint8:
+        got = f"{getattr(images, 'dtype', type(images).__name__)} {getattr(images, 'shape', '')}"
+        raise ValueError(f"Trainer: {name} images must be uint8 (N, C, H, W), got {got}")
+    if getattr(labels, "shape", None) != (len(images),) or labels.dtype.kind not in "iu":
+        got = f"{getattr(labels, 'dtype', type(labels).__name__)} {getattr(labels, 'shape', '')}"
+        raise ValueError(f"Trainer: {name} labels must be integers of shape ({len(images)},), "
+                         f"got {got}")
+    if not len(images):
+        raise ValueError(f"Trainer: no {name} images")
+    return images, labels
+
+
+class Trainer:
+    """Trains ``model`` on ``train = (images, labels)`` (see the module docstring).
+
+    ``preprocess``: a ``batches.Preprocess`` fitted on the training images. ``val``:
+    ``(images, labels)`` for the validation error, the schedule and ``best.npz``, or ``None``.
+    ``lr``, ``momentum``, ``weight_decay``: the paper's SGD (§5); ``patience``: evaluations
+    without improvement before the learning rate is divided by 10 (``None``: a fixed rate).
+    ``augment``: a hook ``augment(x, rng) -> x`` on each preprocessed training batch (e.g.
+    ``batches.Augment``), or ``None``. ``measure_train``: evaluate the training set after each
+    epoch. ``ten_crop``: validate on ten patches. ``seed``: the shuffling and augmentation
+    generators. ``out``: the folder for the history and checkpoints (``None``: write nothing).
+    ``name`` prefixes the progress bar and the log; ``settings`` (JSON-able) is stored in the
+    history and the checkpoints (the command line keeps its arguments there). ``verbose``:
+    show a progress bar and print one line per epoch.
+    """
+
+    def __init__(self, model, train, preprocess: Preprocess, *, val=None,
+                 lr: float = paper.LEARNING_RATE, momentum: float = paper.MOMENTUM,
+                 weight_decay: float = paper.WEIGHT_DECAY, batch_size: int = paper.BATCH_SIZE,
+                 patience: int | None = 1, augment=None, measure_train: bool = False,
+                 ten_crop: bool = False, seed: int = 0, out=None, name: str = "",
+                 settings: dict | None = None, verbose: bool = True):
+        if not (isinstance(batch_size, int) and batch_size >= 1):
+            raise ValueError(f"Trainer: batch_size must be an int >= 1, got {batch_size!r}")
+        self.model, self.preprocess, self.augment = model, preprocess, augment
+        self.train_data = _check_data("training", train)
+        self.val_data = None if val is None else _check_data("validation", val)
+        self.optimizer = SGD(model.params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+        self.schedule = (ReduceLROnPlateau(self.optimizer, patience=patience)
+                         if val is not None and patience is not None else None)
+        self.batch_size, self.measure_train, self.ten_crop = batch_size, measure_train, ten_crop
+        self.shuffle_rng, self.augment_rng = (
+            np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
+        self.out = None if out is None else Path(out)
+        self.name = name
+        self.own_settings = {"batch_size": batch_size, "momentum": momentum,
+                             "weight_decay": weight_decay, "patience": patience,
+                             "measure_train": measure_train, "ten_crop": ten_crop, "seed": seed}
+        self.settings = {**(settings or {}), **self.own_settings, "augment": repr(augment)}
+        self.verbose = verbose
+        self.epoch = 0  # epochs completed
+        self.history: list[dict] = []
+
+    # ----------------------------------------------------------------------------------------
+    # Training
+
+    def fit(self, epochs: int) -> list:
+        """Train until ``epochs`` epochs are complete (counting those of a loaded checkpoint)."""
+        for epoch in range(self.epoch + 1, epochs + 1):
+            row = self._train_epoch(epoch, epochs)
+            row.update(self._evaluate(epoch))
+            if self.schedule is not None and self.schedule.step(row["val_top1"]) and self.verbose:
+                print(f"{self.name}learning rate divided by 10: now {self.optimizer.lr:g}")
+            self.epoch = epoch
+            self.history.append(row)
+            if self.verbose:
+                print(self._describe(row, epochs))
+            if self.out is not None:
+                self._write(row)
+        return self.history
+
+    def _train_epoch(self, epoch: int, epochs: int) -> dict:
+        images, labels = self.train_data
+        batches = batch_order(len(images), self.batch_size, self.shuffle_rng)
+        self.model.train()
+        lr, start = self.optimizer.lr, time.perf_counter()
+        totals, count = np.zeros(3), 0
+        bar = tqdm(batches, desc=f"{self.name}epoch {epoch}/{epochs}", unit="batch", leave=False,
+                   disable=not self.verbose)
+        for number, idx in enumerate(bar, 1):
+            x = self.preprocess(images[idx])
+            if self.augment is not None:
+                x = self.augment(x, self.augment_rng)
+            try:
+                results = self._step(_to_input_size(x, _input_size(self.model)), labels[idx])
+            except Diverged as error:
+                raise Diverged(
+                    f"{self.name}training diverged in epoch {epoch}, batch {number} of "
+                    f"{len(batches)}: {error} at learning rate {self.optimizer.lr:g}. Lower the "
+                    f"learning rate (e.g. {self.optimizer.lr / 10:g}) and train again.") from None
+            totals += [len(idx) * r for r in results]
+            count += len(idx)
+            bar.set_postfix(loss=f"{totals[0] / count:.3f}", error=f"{totals[1] / count:.1%}")
+        running = (totals / count).tolist()
+        return {"epoch": epoch, "lr": lr, "running_loss": running[0], "running_top1": running[1],
+                "running_top5": running[2], "train_seconds": time.perf_counter() - start}
+
+    def _step(self, x, labels) -> tuple:
+        """One SGD step on a host batch; returns its loss, top-1 and top-5 error, measured before
+        the step."""
+        logits = _logits(self.model, x)
+        y = to_device(labels, self.model.device)
+        loss, dlogits = softmax_cross_entropy(logits, y)
+        if not math.isfinite(loss):
+            raise Diverged(f"the loss is {loss}")
+        top1, top5 = top1_top5(logits, y)
+        self.model.backward(dlogits)
+        self.optimizer.step(self.model.grads)
+        return loss, top1, top5
+
+    def _evaluate(self, epoch: int) -> dict:
+        start = time.perf_counter()
+        row = {f"{prefix}_{key}": None for prefix in ("train", "val")
+               for key in ("loss", "top1", "top5")}
+        parts = [("train", self.train_data, False) if self.measure_train else None,
+                 ("val", self.val_data, self.ten_crop) if self.val_data is not None else None]
+        for prefix, (images, labels), ten_crop in filter(None, parts):
+            try:
+                result = evaluate(self.model, images, labels, self.preprocess, ten_crop=ten_crop,
+                                  batch_size=self.batch_size, progress=self.verbose,
+                                  desc=f"{self.name}{prefix} error")
+            except Diverged:
+                raise Diverged(
+                    f"{self.name}training diverged in epoch {epoch}: after its last step the "
+                    "network's outputs are not finite numbers. Lower the learning rate (now "
+                    f"{self.optimizer.lr:g}) and train again.") from None
+            row.update({f"{prefix}_{key}": value for key, value in result.items()})
+        row["eval_seconds"] = time.perf_counter() - start
+        return row
+
+    def _describe(self, row: dict, epochs: int) -> str:
+        parts = [f"{self.name}epoch {row['epoch']}/{epochs}: running error "
+                 f"{row['running_top1']:.2%} (loss {row['running_loss']:.3f})"]
+        for prefix, what in (("train", "training"), ("val", "validation")):
+            if row[f"{prefix}_top1"] is not None:
+                parts.append(f"{what} error {row[f'{prefix}_top1']:.2%} "
+                             f"(top-5 {row[f'{prefix}_top5']:.2%})")
+        parts.append(f"lr {row['lr']:g}; {row['train_seconds']:.0f} s training + "
+                     f"{row['eval_seconds']:.0f} s evaluation")
+        return "; ".join(parts)
+
+    def _write(self, row: dict) -> None:
+        write_history(self.history, self.out, self.settings)
+        last = self.save(self.out / "last.npz")
+        before = [r["val_top1"] for r in self.history[:-1] if r["val_top1"] is not None]
+        if row["val_top1"] is not None and row["val_top1"] < min(before, default=math.inf):
+            shutil.copyfile(last, self.out / "best.npz.tmp")
+            (self.out / "best.npz.tmp").replace(self.out / "best.npz")
+
+    # ----------------------------------------------------------------------------------------
+    # Checkpoints
+
+    def save(self, path) -> Path:
+        """Write everything ``load`` needs to continue bit for bit (see the module docstring)."""
+        arrays = {f"model.{k}": v for k, v in self.model.state_dict().items()}
+        arrays.update({f"optimizer.{k}": v for k, v in self.optimizer.state_dict().items()})
+        if self.schedule is not None:
+            arrays.update({f"schedule.{k}": v for k, v in self.schedule.state_dict().items()})
+        preprocess_arrays, preprocess_meta = self.preprocess.state()
+        arrays.update({f"preprocess.{k}": v for k, v in preprocess_arrays.items()})
+        meta = {"format": FORMAT, "epoch": self.epoch, "history": self.history,
+                "settings": self.settings, "preprocess": preprocess_meta,
+                "random": {name: g.bit_generator.state for name, g in self._generators().items()}}
+        return save_checkpoint(path, arrays, meta)
+
+    def load(self, path) -> "Trainer":
+        """Restore a checkpoint written by ``save`` into this trainer (built with the same model,
+        data and settings); ``fit`` then goes on from the epoch after the checkpoint's."""
+        arrays, meta = load_checkpoint(path)
+        if meta.get("format") != FORMAT:
+            raise ValueError(f"Trainer.load: {path} is not a training checkpoint "
+                             f"(format {meta.get('format')!r}, expected {FORMAT!r})")
+        self._check_same(path, meta, arrays)
+        generators = self._generators()
+        if set(generators) != set(meta["random"]):
+            raise ValueError(f"Trainer.load: {path} holds the generators {sorted(meta['random'])}, "
+                             f"this trainer has {sorted(generators)}")
+        part = {prefix: {k.split(".", 1)[1]: v for k, v in arrays.items()
+                         if k.startswith(prefix + ".")} for prefix in ("model", "optimizer", "schedule")}
+        self.model.load_state_dict(part["model"])
+        self.optimizer.load_state_dict(part["optimizer"])
+        if self.schedule is not None:
+            self.schedule.load_state_dict(part["schedule"])
+        for name, rng in generators.items():
+            rng.bit_generator.state = meta["random"][name]
+        self.epoch, self.history = int(meta["epoch"]), list(meta["history"])
+        return self
+
+    def _generators(self) -> dict:
+        """Every generator that draws during training, by a name that a checkpoint keeps."""
+        layers = random_generators(self.model)
+        return {"shuffle": self.shuffle_rng, "augment": self.augment_rng,
+                **{f"layer {name}": rng for name, rng in layers.items()}}
+
+    def _check_same(self, path, meta: dict, arrays: dict) -> None:
+        """The settings and preprocessing must be those of the run that wrote the checkpoint."""
+        differ = [f"{key}={meta['settings'].get(key)!r} there, {value!r} here"
+                  for key, value in self.own_settings.items() if meta["settings"].get(key) != value]
+        mean, scale = arrays.get("preprocess.mean"), meta["preprocess"].get("scale")
+        same_mean = mean is not None and np.array_equal(mean, self.preprocess.mean)
+        if not same_mean or scale != self.preprocess.scale:
+            differ.append("the preprocessing (mean image or input scale) differs: other data?")
+        if differ:
+            raise ValueError(f"Trainer.load: {path} was written by another run: "
+                             + "; ".join(differ))
