@@ -453,6 +453,38 @@ def peak_in_subprocess(case_index: int, side: str, args) -> int | None:
     return json.loads(result.stdout.strip().splitlines()[-1])["peak_bytes"]
 
 
+class OtherPrograms:
+    """How many cores other programs kept busy while the benchmark ran (Linux ``/proc/stat``
+    minus this process's own CPU time): on a shared machine they slow the two libraries
+    unevenly (PyTorch's and OpenBLAS's threads wait for each other, NumPy's own loops do not)."""
+
+    def __init__(self):
+        self.start = self._sample()
+
+    @staticmethod
+    def _sample():
+        import resource
+
+        try:
+            with open("/proc/stat") as stat:
+                fields = [int(v) for v in stat.readline().split()[1:]]
+        except OSError:
+            return None
+        busy = (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")  # not idle, iowait
+        mine = sum(resource.getrusage(who).ru_utime + resource.getrusage(who).ru_stime
+                   for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+        return time.monotonic(), busy, mine
+
+    def report(self) -> str:
+        end = self._sample()
+        if self.start is None or end is None:
+            return "(cannot tell how busy the machine was)"
+        wall = end[0] - self.start[0]
+        cores = max(0.0, (end[1] - self.start[1]) - (end[2] - self.start[2])) / wall
+        verdict = "a quiet machine" if cores < 0.2 else "a busy machine: the ratios may mislead"
+        return f"other programs kept {cores:.2f} cores busy on average during the run ({verdict})"
+
+
 # ----------------------------------------------------------------------------------------------
 # Output
 
@@ -592,6 +624,7 @@ def main(argv=None) -> int:
     name_width = max(len(c.name) for _, c in selected)
     if not args.markdown:
         print_line(COLUMNS, name_width)
+    others = OtherPrograms()
     rows, mismatches = [], []
     for index, case in selected:
         arrays = case.inputs(np.random.default_rng(args.seed))
@@ -609,6 +642,7 @@ def main(argv=None) -> int:
             print_line(rows[-1], name_width)
     if args.markdown:
         print_markdown(rows)
+    print(others.report())
     for name in mismatches:
         print(f"MISMATCH: {name}: tinyalex and PyTorch differ by more than {args.tolerance:g}")
     return 1 if mismatches else 0
