@@ -12,7 +12,9 @@ times are printed):
 * Same inputs (one seeded NumPy generator), float32, NCHW, same hyper-parameters on both sides:
   PyTorch's ``local_response_norm`` divides alpha by n, so it gets ``alpha = n * alpha_paper``;
   max pooling uses the same size and stride and floor mode; the upstream gradient ``dout`` is
-  the same random array on both sides (not ones, which would hide routing bugs).
+  the same random array on both sides (not ones, which would hide routing bugs). tinyalex's
+  convolution, pooling and LRN get a ``Workspace``, as the layers pass one (``--no-workspace``
+  times them without).
 * Threads: both libraries get ``--threads`` (2) threads. The variables below are set *before*
   numpy or torch is imported, because both read them once at load time. On a 2-core laptop the
   two thread pools otherwise take turns spinning on the cores while the other library works:
@@ -28,11 +30,12 @@ times are printed):
   so neither always runs on a warm cache), for forward, backward (PyTorch:
   ``torch.autograd.grad`` with ``retain_graph=True``, so no ``.grad`` accumulation is timed) and
   a whole step, forward then backward. The table shows the median of ``--repeat`` repetitions
-  after ``--warmup`` ones, and the ratio tinyalex / PyTorch: below 1 tinyalex is faster. The
-  machine is shared and noisy, so compare ratios from one run, and repeat a run before believing
-  a change.
-* Peak memory: each case and side runs in a fresh subprocess that imports only what that side
-  needs, builds the inputs, runs one warm-up step (one-off caches and thread pools land in the
+  after ``--warmup`` ones, and the ratio tinyalex / PyTorch: below 1 tinyalex is faster.
+  Compare ratios from one run, and repeat a run before believing a change: other programs on
+  the machine slow the two libraries unevenly (by up to 50x for OpenBLAS's products when a core
+  is taken from under its threads), so the table ends with how many cores they kept busy.
+* Peak memory: each case and side runs in a fresh subprocess (no other case's arrays around)
+  that builds the inputs, runs one warm-up step (one-off caches and thread pools land in the
   baseline), frees the step's results and empties tinyalex's workspace (so its buffers count
   as the step's memory), and then measures one more step: on the CPU the rise of
   the resident set (Linux ``VmHWM`` after resetting it through ``/proc/self/clear_refs``, minus
