@@ -13,6 +13,28 @@ state, and nothing names numpy or cupy: the arrays decide (``backend.get_array_m
 | ``dropout_forward``         | §4.2  | ``dx``           |
 | ``linear_forward``          | §3.5  | ``dx, dw, db``   |
 | ``softmax_cross_entropy``   | §5    | returns ``(loss, dlogits)`` directly |
+
+Fast and readable. The functions above are the ones to call, layers included, and they are
+fast: where speed costs little readability it is built in (and explained where it happens).
+Where the fast version would hide the idea, the readable one stays beside it under the same
+name ending in ``_naive``, with the same arguments and results, and the tests hold the two
+together:
+
+| fast (call this)       | readable (read this)         | the trick                          |
+| ---------------------- | ---------------------------- | ---------------------------------- |
+| ``maxpool2d_forward``  | ``maxpool2d_forward_naive``  | rows first, then columns: 2*size   |
+| ``maxpool2d_backward`` | ``maxpool2d_backward_naive`` | steps, not size*size               |
+
+The convolution is im2col plus one matrix product either way; its readable parts are the public
+``im2col`` and ``col2im``.
+
+Workspace. ``conv2d_forward``, ``maxpool2d_forward`` and ``lrn_forward`` take an optional
+``workspace=Workspace()`` that holds their large temporaries from one call to the next (a new
+large array costs about 10 ms per 100 MB in page faults before it holds a number), and that
+their backward passes use too. It never changes a result: an op never reads what an earlier
+call left in it, and nothing returned or cached is a view of it, so one workspace serves a whole
+network (one per device and thread). Layers should pass one for AlexNet-sized work; for the
+convolution it trades a second im2col for memory (see "Speed and memory" in ``conv.py``).
 """
 
 from .activations import relu_backward, relu_forward, tanh_backward, tanh_forward
@@ -21,7 +43,13 @@ from .dropout import dropout_backward, dropout_forward, dropout_mask
 from .linear import linear_backward, linear_forward
 from .loss import log_softmax, softmax, softmax_cross_entropy
 from .lrn import channel_window_sum, lrn_backward, lrn_forward
-from .pool import maxpool2d_backward, maxpool2d_forward
+from .pool import (
+    maxpool2d_backward,
+    maxpool2d_backward_naive,
+    maxpool2d_forward,
+    maxpool2d_forward_naive,
+)
+from .workspace import Workspace
 
 __all__ = [
     "channel_window_sum",
@@ -39,11 +67,14 @@ __all__ = [
     "lrn_backward",
     "lrn_forward",
     "maxpool2d_backward",
+    "maxpool2d_backward_naive",
     "maxpool2d_forward",
+    "maxpool2d_forward_naive",
     "relu_backward",
     "relu_forward",
     "softmax",
     "softmax_cross_entropy",
     "tanh_backward",
     "tanh_forward",
+    "Workspace",
 ]

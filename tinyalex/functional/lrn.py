@@ -21,31 +21,70 @@ The backward pass. Writing ``d[i] = k + alpha * s[i]``, ``b[i] = a[i] * d[i]^-be
 
     dL/da[j] = dout[j] * d[j]^-beta
                - 2 * alpha * beta * a[j] * sum_{i = max(0, j-h)}^{min(C-1, j+h)} dout[i] * b[i] / d[i]
+
+Both window sums are taken the same way: the channels are padded with ``h`` zero channels on
+each side, so that every window has ``n`` entries, and ``n`` shifted slices are added. The padded
+array is written directly by the product that feeds it (``a*a`` forward, ``dout*b/d`` backward),
+so padding costs no extra pass over the data.
 """
 
 from __future__ import annotations
 
+import typing
+
 from .. import paper
 from ..backend import get_array_module
 from . import _checks
+from .workspace import Workspace, scratch
+
+
+def _padded(shape, n: int, workspace, name, like):
+    """An array for ``shape = (N, C, ...)`` with ``n//2`` zero channels before and after, and the
+    view of its middle ``C`` channels (uninitialised: the caller writes it)."""
+    h, c = n // 2, shape[1]
+    padded = scratch(workspace, name, (shape[0], c + 2 * h) + tuple(shape[2:]), like)
+    padded[:, :h] = 0
+    padded[:, h + c :] = 0
+    return padded, padded[:, h : h + c]
+
+
+def _window_sum(padded, n: int):
+    """``out[:, i] = sum_{j=0}^{n-1} padded[:, i + j]``: the sums of the channel windows of the
+    array that ``padded`` pads with ``n//2`` zero channels on each side."""
+    if n == 1:
+        return padded.copy()
+    c = padded.shape[1] - (n - 1)
+    out = padded[:, 0:c] + padded[:, 1 : c + 1]
+    for j in range(2, n):
+        out += padded[:, j : j + c]
+    return out
 
 
 def channel_window_sum(x, n: int):
     """``out[:, i] = sum_{j=max(0, i-n//2)}^{min(C-1, i+n//2)} x[:, j]`` for x of shape (N, C, ...)."""
-    out = x.copy()
-    for d in range(1, n // 2 + 1):
-        out[:, d:] += x[:, :-d]   # channel i receives channel i-d
-        out[:, :-d] += x[:, d:]   # channel i receives channel i+d
-    return out
+    padded, middle = _padded(x.shape, n, None, "", x)
+    middle[...] = x
+    return _window_sum(padded, n)
+
+
+class _LRNCache(typing.NamedTuple):
+    x: object
+    out: object
+    d: object  # k + alpha * (window sum of x^2)
+    scale: object  # d^-beta
+    n: int
+    coefficient: float  # -2 * alpha * beta
+    workspace: Workspace | None
 
 
 def lrn_forward(x, n: int = paper.LRN_N, k: float = paper.LRN_K, alpha: float = paper.LRN_ALPHA,
-                beta: float = paper.LRN_BETA):
+                beta: float = paper.LRN_BETA, workspace: Workspace | None = None):
     """Local response normalization (paper §3.3): ``b[i] = a[i] / (k + alpha * s[i]) ** beta``.
 
     x: ``(N, C, H, W)``; ``n`` odd; ``alpha`` is the paper's (NOT divided by ``n``; see the module
     docstring for the Caffe/PyTorch/cuda-convnet translation ``alpha_caffe = n * alpha``).
-    Returns ``out`` (same shape) and the cache for ``lrn_backward``.
+    Returns ``out`` (same shape) and the cache for ``lrn_backward``. ``workspace``: an optional
+    ``Workspace`` for the padded squares (it changes no result).
     """
     op = "lrn_forward"
     _checks.ndim(op, "x", x, 4, "(N, C, H, W)")
@@ -58,12 +97,14 @@ def lrn_forward(x, n: int = paper.LRN_N, k: float = paper.LRN_K, alpha: float = 
     if not alpha >= 0 or not beta >= 0:
         raise ValueError(f"{op}: alpha and beta must be >= 0, got alpha={alpha}, beta={beta}")
     xp = get_array_module(x)
-    d = channel_window_sum(x * x, n)
+    squares, middle = _padded(x.shape, n, workspace, "lrn_padded", x)
+    xp.multiply(x, x, out=middle)
+    d = _window_sum(squares, n)
     d *= alpha
     d += k
     scale = xp.power(d, -beta, dtype=x.dtype)  # d^-beta
     out = x * scale
-    return out, (x, out, d, scale, n, alpha, beta)
+    return out, _LRNCache(x, out, d, scale, n, -2.0 * alpha * beta, workspace)
 
 
 def lrn_backward(dout, cache):
@@ -71,12 +112,14 @@ def lrn_backward(dout, cache):
 
     ``dx[j] = dout[j] * d[j]^-beta - 2*alpha*beta * a[j] * sum_{i in window(j)} dout[i] * b[i] / d[i]``
     """
-    x, out, d, scale, n, alpha, beta = cache
+    x, out, d, scale, n, coefficient, workspace = cache
     _checks.dout_like("lrn_backward", dout, x.shape, x.dtype)
-    t = dout * out
-    t /= d
-    t = channel_window_sum(t, n)
-    t *= x
-    t *= -2.0 * alpha * beta
-    t += dout * scale
-    return t
+    xp = get_array_module(dout)
+    terms, middle = _padded(x.shape, n, workspace, "lrn_padded", dout)
+    xp.multiply(dout, out, out=middle)
+    middle /= d
+    dx = _window_sum(terms, n)
+    dx *= x
+    dx *= coefficient
+    dx += dout * scale
+    return dx

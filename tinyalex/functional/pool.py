@@ -18,15 +18,52 @@ row-major order inside the window (smallest ``i``, then smallest ``j``) receives
 this matches PyTorch and Caffe. The maximum is not differentiable at a tie, so this is a choice,
 not a derivative.
 
-Both passes loop over the ``size*size`` offsets in a window, each step handling one strided view
-of the whole batch.
+Two implementations, with the same results:
+
+* ``maxpool2d_forward_naive`` / ``maxpool2d_backward_naive``, the one to read first: both passes
+  loop over the ``size*size`` offsets in a window, each step handling one strided view of the
+  whole batch, and the forward pass records the offset of each window's first maximum.
+* ``maxpool2d_forward`` / ``maxpool2d_backward``, the one the layers use, is separable: a 2-D
+  window's maximum is the maximum of its rows' maxima, so it pools each row first (``size``
+  offsets along the width) and then the row maxima (``size`` offsets along the height): ``2*size``
+  steps instead of ``size*size``, and the first of them on arrays the size of the input, not of
+  the output. Taking the first maximum in each row, then the first row holding the window's
+  maximum, is exactly the first maximum in row-major order, so the tie rule is unchanged; the
+  backward pass routes each gradient back through the two stages in reverse. (Overlapping
+  windows are summed in a different order, so gradients can differ from the naive ones in the
+  last bit.)
 """
 
 from __future__ import annotations
 
+import typing
+
 from .. import paper
 from ..backend import get_array_module
 from . import _checks
+from .workspace import Workspace, scratch
+
+
+def _check(op: str, x, size, stride) -> tuple[int, int, int, int]:
+    """Check the input and window; return ``size, stride, OH, OW``."""
+    _checks.ndim(op, "x", x, 4, "(N, C, H, W)")
+    _checks.floating(op, ("x", x))
+    size = _checks.positive_int(op, "size", size)
+    stride = _checks.positive_int(op, "stride", stride)
+    _, _, h, w = x.shape
+    if size > h or size > w:
+        raise ValueError(f"{op}: window {size}x{size} is larger than the input {h}x{w}")
+    return size, stride, (h - size) // stride + 1, (w - size) // stride + 1
+
+
+def _check_dout(op: str, dout, shape) -> None:
+    _checks.same_shape(op, "dout", dout, shape)
+    if dout.dtype.kind != "f":
+        raise ValueError(f"{op}: dout must be floating point, got {dout.dtype}")
+
+
+# ----------------------------------------------------------------------------------------------
+# The naive version: one step per window offset
 
 
 def _window(x, i: int, j: int, stride: int, oh: int, ow: int):
@@ -34,23 +71,15 @@ def _window(x, i: int, j: int, stride: int, oh: int, ow: int):
     return x[:, :, i : i + stride * (oh - 1) + 1 : stride, j : j + stride * (ow - 1) + 1 : stride]
 
 
-def maxpool2d_forward(x, size: int = paper.POOL_SIZE, stride: int = paper.POOL_STRIDE):
+def maxpool2d_forward_naive(x, size: int = paper.POOL_SIZE, stride: int = paper.POOL_STRIDE):
     """Max pooling over ``size x size`` windows every ``stride`` pixels (paper §3.4).
 
     x: ``(N, C, H, W)``. Returns ``out`` of shape ``(N, C, OH, OW)``, with
-    ``OH = (H - size) // stride + 1``, and the cache for ``maxpool2d_backward``. NaN propagates.
+    ``OH = (H - size) // stride + 1``, and the cache for ``maxpool2d_backward_naive``. NaN
+    propagates.
     """
-    op = "maxpool2d_forward"
-    _checks.ndim(op, "x", x, 4, "(N, C, H, W)")
-    _checks.floating(op, ("x", x))
-    size = _checks.positive_int(op, "size", size)
-    stride = _checks.positive_int(op, "stride", stride)
-    n, c, h, w = x.shape
-    if size > h or size > w:
-        raise ValueError(f"{op}: window {size}x{size} is larger than the input {h}x{w}")
-    oh, ow = (h - size) // stride + 1, (w - size) // stride + 1
+    size, stride, oh, ow = _check("maxpool2d_forward_naive", x, size, stride)
     xp = get_array_module(x)
-
     out = _window(x, 0, 0, stride, oh, ow).copy()
     # argmax[n, c, p, q] = k = i*size + j of the first maximum in the window.
     argmax = xp.zeros(out.shape, dtype=xp.min_scalar_type(size * size - 1))
@@ -63,15 +92,13 @@ def maxpool2d_forward(x, size: int = paper.POOL_SIZE, stride: int = paper.POOL_S
     return out, (x.shape, argmax, size, stride)
 
 
-def maxpool2d_backward(dout, cache):
-    """Gradient of ``maxpool2d_forward``: returns ``dx`` of shape ``(N, C, H, W)``.
+def maxpool2d_backward_naive(dout, cache):
+    """Gradient of ``maxpool2d_forward_naive``: returns ``dx`` of shape ``(N, C, H, W)``.
 
     ``dx[n, c, y, x] = sum over windows (p, q) whose first maximum sits at (y, x) of dout[n, c, p, q]``.
     """
     x_shape, argmax, size, stride = cache
-    _checks.same_shape("maxpool2d_backward", "dout", dout, argmax.shape)
-    if dout.dtype.kind != "f":
-        raise ValueError(f"maxpool2d_backward: dout must be floating point, got {dout.dtype}")
+    _check_dout("maxpool2d_backward_naive", dout, argmax.shape)
     xp = get_array_module(dout)
     oh, ow = argmax.shape[2:]
     dx = xp.zeros(x_shape, dtype=dout.dtype)
@@ -80,3 +107,115 @@ def maxpool2d_backward(dout, cache):
         window = _window(dx, k // size, k % size, stride, oh, ow)  # a view into dx
         window += xp.where(argmax == k, dout, zero)
     return dx
+
+
+# ----------------------------------------------------------------------------------------------
+# The fast version: rows first, then columns
+
+
+def _taps(x, axis: int, k: int, stride: int, count: int):
+    """The view of ``x`` at ``k, k + stride, ..., k + (count-1)*stride`` along ``axis``."""
+    index = [slice(None)] * x.ndim
+    index[axis] = slice(k, k + stride * (count - 1) + 1, stride)
+    return x[tuple(index)]
+
+
+def _max_along(x, axis: int, size: int, stride: int, nan_aware: bool, out):
+    """1-D max pooling along ``axis``: windows of ``size`` every ``stride``, maxima into ``out``.
+
+    Returns ``out`` and, for each window, the offset ``0..size-1`` of its first maximum. With
+    ``nan_aware`` a NaN wins over any number (the naive version's rule); without, comparisons
+    ignore NaN, which is exact only when there is none (the caller checks).
+    """
+    xp = get_array_module(x)
+    count = out.shape[axis]
+    best = _taps(x, axis, 0, stride, count)  # a view of x until the first step writes out
+    first = xp.zeros(out.shape, dtype=xp.min_scalar_type(size - 1))
+    for k in range(1, size):
+        candidate = _taps(x, axis, k, stride, count)
+        better = candidate > best  # strictly: a later equal value does not take over
+        if nan_aware:
+            better |= xp.isnan(candidate)
+        # k exceeds every offset recorded so far, so max() writes it exactly where better
+        # (arithmetic on bytes: far faster than copyto(..., where=) or boolean indexing).
+        better = better.astype(first.dtype)
+        better *= k
+        xp.maximum(first, better, out=first)
+        best = xp.maximum(best, candidate, out=out)  # NaN propagates
+    if size == 1:
+        xp.copyto(out, best)
+    return out, first
+
+
+def _route_along(dout, first, axis: int, size: int, stride: int, dx):
+    """The adjoint of ``_max_along``: each ``dout`` goes to its window's first maximum, in ``dx``.
+
+    Where windows overlap their gradients add up; entries in no window get zero. Returns ``dx``.
+    """
+    xp = get_array_module(dout)
+    count, length = dout.shape[axis], dx.shape[axis]
+    # Offsets below the stride never land on the same entry and, when windows do not leave gaps
+    # (size >= stride), cover all entries up to count*stride: those are written, not added, and
+    # only the rest needs zeros first.
+    if size < stride:
+        dx.fill(0)
+    elif length > count * stride:
+        _taps(dx, axis, count * stride, 1, length - count * stride).fill(0)
+    for k in range(size):
+        target = _taps(dx, axis, k, stride, count)  # a view into dx
+        if k < stride:
+            xp.multiply(dout, first == k, out=target)
+        else:
+            target += dout * (first == k)
+    return dx
+
+
+def _separable_max(x, size, stride, oh, ow, nan_aware, workspace):
+    """Rows first (along the width), then the row maxima (along the height)."""
+    xp = get_array_module(x)
+    n, c, h, _ = x.shape
+    rows = scratch(workspace, "pool_rows", (n, c, h, ow), x)
+    rows, first_in_row = _max_along(x, 3, size, stride, nan_aware, rows)
+    out, first_row = _max_along(rows, 2, size, stride, nan_aware,
+                                xp.empty((n, c, oh, ow), dtype=x.dtype))
+    return out, first_in_row, first_row
+
+
+class _PoolCache(typing.NamedTuple):
+    x_shape: tuple
+    first_in_row: object  # (N, C, H, OW): offset along the width of each row window's maximum
+    first_row: object  # (N, C, OH, OW): offset along the height of the row holding the maximum
+    size: int
+    stride: int
+    workspace: Workspace | None
+
+
+def maxpool2d_forward(x, size: int = paper.POOL_SIZE, stride: int = paper.POOL_STRIDE,
+                      workspace: Workspace | None = None):
+    """Max pooling over ``size x size`` windows every ``stride`` pixels (paper §3.4).
+
+    x: ``(N, C, H, W)``. Returns ``out`` of shape ``(N, C, OH, OW)``, with
+    ``OH = (H - size) // stride + 1``, and the cache for ``maxpool2d_backward``. NaN propagates.
+    Same results as ``maxpool2d_forward_naive``, computed separably (see the module docstring).
+    ``workspace``: an optional ``Workspace`` for the row maxima (forward) and their gradient
+    (backward); it changes no result.
+    """
+    size, stride, oh, ow = _check("maxpool2d_forward", x, size, stride)
+    out, first_in_row, first_row = _separable_max(x, size, stride, oh, ow, False, workspace)
+    if bool(get_array_module(x).isnan(out).any()):  # rare, and NaN always reaches the output
+        out, first_in_row, first_row = _separable_max(x, size, stride, oh, ow, True, workspace)
+    return out, _PoolCache(x.shape, first_in_row, first_row, size, stride, workspace)
+
+
+def maxpool2d_backward(dout, cache):
+    """Gradient of ``maxpool2d_forward``: returns ``dx`` of shape ``(N, C, H, W)``.
+
+    ``dx[n, c, y, x] = sum over windows (p, q) whose first maximum sits at (y, x) of dout[n, c, p, q]``,
+    routed back through the row-maxima stage, then the rows stage.
+    """
+    x_shape, first_in_row, first_row, size, stride, workspace = cache
+    _check_dout("maxpool2d_backward", dout, first_row.shape)
+    xp = get_array_module(dout)
+    d_rows = scratch(workspace, "pool_rows", first_in_row.shape, dout)
+    _route_along(dout, first_row, 2, size, stride, d_rows)
+    return _route_along(d_rows, first_in_row, 3, size, stride, xp.empty(x_shape, dtype=dout.dtype))

@@ -1,0 +1,655 @@
+"""Time tinyalex against PyTorch on the same shapes, in one process, and check they agree.
+
+    python benchmarks/compare_torch.py                       # the default cases, CPU, 2 threads
+    python benchmarks/compare_torch.py --case conv --repeat 11 --no-memory
+    python benchmarks/compare_torch.py --list                # every case, with its target
+    python benchmarks/compare_torch.py --device cuda:0       # CuPy against PyTorch CUDA
+    python benchmarks/compare_torch.py --markdown            # the table as markdown (README)
+
+How it measures (PyTorch, ``pip install '.[bench]'``, is optional: without it only tinyalex's
+times are printed):
+
+* Same inputs (one seeded NumPy generator), float32, NCHW, same hyper-parameters on both sides:
+  PyTorch's ``local_response_norm`` divides alpha by n, so it gets ``alpha = n * alpha_paper``;
+  max pooling uses the same size and stride and floor mode; the upstream gradient ``dout`` is
+  the same random array on both sides (not ones, which would hide routing bugs). tinyalex's
+  convolution, pooling and LRN get a ``Workspace``, as the layers pass one (``--no-workspace``
+  times them without).
+* Threads: both libraries get ``--threads`` (2) threads. The variables below are set *before*
+  numpy or torch is imported, because both read them once at load time. On a 2-core laptop the
+  two thread pools otherwise take turns spinning on the cores while the other library works:
+  ``OMP_WAIT_POLICY=PASSIVE`` makes PyTorch's OpenMP threads sleep as soon as a parallel region
+  ends, and ``OPENBLAS_THREAD_TIMEOUT=16`` makes NumPy's OpenBLAS threads spin 2**16 cycles
+  (about 25 us) before they sleep: the value is log2 of the spin in CPU cycles, clamped to 4..30,
+  and OpenBLAS's default, 28 (about 0.1 s), keeps a core busy long after every NumPy product,
+  which halved PyTorch's speed in the next measurement here. Much shorter spins (4) were as
+  fast on a quiet machine, but let OpenBLAS's threads fall asleep in the middle of a product:
+  when other programs kept the cores busy, the long-K product of a convolution's weight
+  gradient then took 20 times longer.
+* Interleaved: each repetition times tinyalex, then PyTorch (the order flips every repetition,
+  so neither always runs on a warm cache), for forward, backward (PyTorch:
+  ``torch.autograd.grad`` with ``retain_graph=True``, so no ``.grad`` accumulation is timed) and
+  a whole step, forward then backward. The table shows the median of ``--repeat`` repetitions
+  after ``--warmup`` ones, and the ratio tinyalex / PyTorch: below 1 tinyalex is faster.
+  Compare ratios from one run, and repeat a run before believing a change: other programs on
+  the machine slow the two libraries unevenly (by up to 50x for OpenBLAS's products when a core
+  is taken from under its threads), so the table ends with how many cores they kept busy.
+* Peak memory: each case and side runs in a fresh subprocess (no other case's arrays around)
+  that builds the inputs, runs one warm-up step (one-off caches and thread pools land in the
+  baseline), frees the step's results and empties tinyalex's workspace (so its buffers count
+  as the step's memory), and then measures one more step: on the CPU the rise of
+  the resident set (Linux ``VmHWM`` after resetting it through ``/proc/self/clear_refs``, minus
+  ``VmRSS`` before the step), with glibc told (``MALLOC_MMAP_THRESHOLD_``) to give every large
+  block back to the system on ``free`` so that neither side's allocator hides or hoards pages;
+  on a GPU the peak of bytes in use in each library's memory pool (CuPy: the pool's
+  ``used_bytes`` after every allocation; PyTorch: ``max_memory_allocated``). So the column is
+  "extra memory one step needs", the inputs not counted, measured the same way for both.
+* Cross-check: after timing, the outputs and gradients of the two sides are compared: the
+  largest absolute difference and that divided by the largest PyTorch value ("rel"). A case
+  whose rel exceeds ``--tolerance`` is marked MISMATCH and the script exits with status 1, so
+  the benchmark doubles as a test against an independent implementation.
+
+Adding a case (a model step, say) takes a few lines: a ``Case`` with a function that makes the
+inputs and one function per side that returns a ``Side`` (see ``Case`` and ``Side`` below).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import gc
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+REPO = Path(__file__).resolve().parents[1]
+USE_WORKSPACE = True  # --no-workspace: time the ops as called without one (the default path)
+
+
+def thread_environment(threads: int, openblas_timeout: int) -> dict:
+    """The variables that fix both libraries' thread pools; set before either is imported."""
+    n = str(threads)
+    return {
+        "OMP_NUM_THREADS": n,
+        "OPENBLAS_NUM_THREADS": n,
+        "MKL_NUM_THREADS": n,
+        "OPENBLAS_THREAD_TIMEOUT": str(openblas_timeout),
+        "OMP_WAIT_POLICY": "PASSIVE",
+    }
+
+
+# ----------------------------------------------------------------------------------------------
+# Cases
+
+
+@dataclasses.dataclass
+class Side:
+    """One library's version of a case.
+
+    ``forward()`` runs the forward pass, keeps in ``state`` what backward needs and returns the
+    outputs (a tuple of arrays); ``backward()`` returns the gradients (a tuple of arrays) and may
+    be called again after one forward. A case whose backward cannot be repeated (an SGD step
+    changes the weights) sets ``Case.split = False``: only whole steps are timed.
+    """
+
+    forward: Callable[[], tuple]
+    backward: Callable[[], tuple]
+    state: dict = dataclasses.field(default_factory=dict)
+    workspace: object = None  # a tinyalex Workspace, emptied before the peak-memory step
+
+    def release(self):
+        """Drop what the last step left behind, so that the next step's memory is all counted."""
+        self.state.clear()
+        if self.workspace is not None:
+            self.workspace.clear()
+
+    def step(self) -> tuple:
+        return self.forward() + self.backward()
+
+
+@dataclasses.dataclass
+class Case:
+    """A benchmark case: inputs shared by both sides, and how each side runs on them.
+
+    ``inputs(rng)`` returns a dict of float32 NumPy arrays (``dout`` among them for an op);
+    ``tinyalex(arrays, xp)`` and ``torch(arrays, device)`` return a ``Side`` built on copies of
+    them on the device under test. ``target`` is the issue's bound on the step's time ratio.
+    """
+
+    name: str
+    inputs: Callable
+    tinyalex: Callable
+    torch: Callable
+    target: float | None = None
+    default: bool = True
+    split: bool = True
+    check: bool = True  # False where the two sides draw different random numbers (dropout)
+
+
+def tinyalex_op(forward, backward, inputs: tuple, workspace=False, **kwargs):
+    """A ``Side`` builder for a tinyalex ``*_forward`` / ``*_backward`` pair; ``workspace=True``
+    passes the op a ``Workspace`` of its own, as the layers do."""
+
+    def build(arrays, xp):
+        ws = None
+        if workspace and USE_WORKSPACE:
+            from tinyalex.functional import Workspace
+
+            ws = Workspace()
+        options = dict(kwargs, workspace=ws) if ws is not None else kwargs
+        args = [xp.asarray(arrays[name]) for name in inputs]
+        dout = xp.asarray(arrays["dout"])
+        state = {}
+
+        def fwd():
+            out, state["cache"] = forward(*args, **options)
+            return (out,)
+
+        def bwd():
+            grads = backward(dout, state["cache"])
+            return grads if isinstance(grads, tuple) else (grads,)
+
+        return Side(fwd, bwd, state, ws)
+
+    return build
+
+
+def torch_op(function, inputs: tuple, **kwargs):
+    """A ``Side`` builder for a PyTorch function of tensors that all need a gradient."""
+
+    def build(arrays, device):
+        import torch
+
+        args = [torch.from_numpy(arrays[name]).to(device).requires_grad_() for name in inputs]
+        dout = torch.from_numpy(arrays["dout"]).to(device)
+        state = {}
+
+        def fwd():
+            state["out"] = function(*args, **kwargs)
+            return (state["out"],)
+
+        def bwd():
+            return torch.autograd.grad(state["out"], args, dout, retain_graph=True)
+
+        return Side(fwd, bwd, state)
+
+    return build
+
+
+def _torch_functional(name):
+    def call(*args, **kwargs):
+        import torch.nn.functional as TF
+
+        return getattr(TF, name)(*args, **kwargs)
+
+    return call
+
+
+def _normal(rng, shape, scale=1.0):
+    import numpy as np
+
+    return (rng.standard_normal(shape, dtype=np.float32) * np.float32(scale))
+
+
+def conv_case(name, x_shape, w_shape, stride=1, pad=0, groups=1, default=True):
+    """``conv2d_forward`` against ``torch.nn.functional.conv2d``, forward and backward."""
+    from tinyalex import functional as F
+
+    n, _, h, w = x_shape
+    f, cg, kh, kw = w_shape
+    oh, ow = (h + 2 * pad - kh) // stride + 1, (w + 2 * pad - kw) // stride + 1
+
+    def inputs(rng):
+        fan_in = cg * kh * kw
+        return {"x": _normal(rng, x_shape), "w": _normal(rng, w_shape, fan_in ** -0.5),
+                "b": _normal(rng, (f,)), "dout": _normal(rng, (n, f, oh, ow))}
+
+    return Case(
+        name, inputs,
+        tinyalex_op(F.conv2d_forward, F.conv2d_backward, ("x", "w", "b"), workspace=True,
+                    stride=stride, pad=pad, groups=groups),
+        torch_op(_torch_functional("conv2d"), ("x", "w", "b"),
+                 stride=stride, padding=pad, groups=groups),
+        target=1.5, default=default,
+    )
+
+
+def _cases():
+    import numpy as np
+
+    from tinyalex import functional as F
+    from tinyalex import paper
+
+    act = (16, 96, 55, 55)
+    pooled = (16, 96, 27, 27)
+    lrn = dict(n=paper.LRN_N, k=paper.LRN_K, alpha=paper.LRN_ALPHA, beta=paper.LRN_BETA)
+
+    def one_input(shape, out_shape):
+        return lambda rng: {"x": _normal(rng, shape), "dout": _normal(rng, out_shape)}
+
+    def loss_inputs(rng):
+        return {"x": _normal(rng, (128, 1000), 3.0),
+                "labels": rng.integers(0, 1000, 128).astype(np.int64)}
+
+    def tinyalex_loss(arrays, xp):
+        logits, labels = xp.asarray(arrays["x"]), xp.asarray(arrays["labels"])
+        state = {}
+
+        def fwd():  # the loss and its gradient come from one call
+            loss, state["dlogits"] = F.softmax_cross_entropy(logits, labels)
+            return (xp.asarray(loss, dtype=logits.dtype),)
+
+        return Side(fwd, lambda: (state["dlogits"],), state)
+
+    def torch_loss(arrays, device):
+        import torch
+
+        logits = torch.from_numpy(arrays["x"]).to(device).requires_grad_()
+        labels = torch.from_numpy(arrays["labels"]).to(device)
+        state = {}
+
+        def fwd():
+            state["loss"] = torch.nn.functional.cross_entropy(logits, labels)
+            return (state["loss"],)
+
+        return Side(fwd, lambda: torch.autograd.grad(state["loss"], logits, retain_graph=True),
+                    state)
+
+    def linear_inputs(rng):
+        return {"x": _normal(rng, (128, 9216)), "w": _normal(rng, (4096, 9216), 9216 ** -0.5),
+                "b": _normal(rng, (4096,)), "dout": _normal(rng, (128, 4096))}
+
+    return [
+        conv_case("conv fig1-conv2 5x5 pad 2, (128,32,15,15) -> 32", (128, 32, 15, 15),
+                  (32, 32, 5, 5), pad=2),
+        conv_case("conv fig1-conv1 5x5 pad 2, (128,3,32,32) -> 32", (128, 3, 32, 32),
+                  (32, 3, 5, 5), pad=2, default=False),
+        conv_case("conv fig1-conv3 5x5 pad 2, (128,32,7,7) -> 64", (128, 32, 7, 7),
+                  (64, 32, 5, 5), pad=2, default=False),
+        conv_case("conv alexnet-conv1 11x11/4, (16,3,227,227) -> 96", (16, 3, 227, 227),
+                  (96, 3, 11, 11), stride=4),
+        conv_case("conv alexnet-conv2 5x5 pad 2 groups 2, (16,96,27,27) -> 256",
+                  (16, 96, 27, 27), (256, 48, 5, 5), pad=2, groups=2),
+        Case("lrn n=5 (paper constants), (16,96,55,55)", one_input(act, act),
+             tinyalex_op(F.lrn_forward, F.lrn_backward, ("x",), workspace=True, **lrn),
+             torch_op(_torch_functional("local_response_norm"), ("x",), size=lrn["n"],
+                      alpha=lrn["n"] * lrn["alpha"], beta=lrn["beta"], k=lrn["k"]),
+             target=0.5),
+        Case("maxpool 3/2, (16,96,55,55)", one_input(act, pooled),
+             tinyalex_op(F.maxpool2d_forward, F.maxpool2d_backward, ("x",), workspace=True,
+                         size=3, stride=2),
+             torch_op(_torch_functional("max_pool2d"), ("x",), kernel_size=3, stride=2),
+             target=1.0),
+        Case("linear 9216->4096, batch 128", linear_inputs,
+             tinyalex_op(F.linear_forward, F.linear_backward, ("x", "w", "b")),
+             torch_op(_torch_functional("linear"), ("x", "w", "b")),
+             target=1.0),
+        Case("relu, (16,96,55,55)", one_input(act, act),
+             tinyalex_op(F.relu_forward, F.relu_backward, ("x",)),
+             torch_op(_torch_functional("relu"), ("x",)), default=False),
+        Case("tanh, (16,96,55,55)", one_input(act, act),
+             tinyalex_op(F.tanh_forward, F.tanh_backward, ("x",)),
+             torch_op(_torch_functional("tanh"), ("x",)), default=False),
+        Case("dropout p=0.5 (inverted, as PyTorch), (128,4096)",
+             one_input((128, 4096), (128, 4096)),
+             tinyalex_op(lambda x: F.dropout_forward(x, 0.5, rng=np.random.default_rng(0),
+                                                     inverted=True),
+                         F.dropout_backward, ("x",)),
+             torch_op(_torch_functional("dropout"), ("x",), p=0.5, training=True),
+             default=False, check=False),
+        Case("softmax cross-entropy, (128,1000)", loss_inputs,
+             tinyalex_loss, torch_loss, default=False),
+    ]
+
+
+# ----------------------------------------------------------------------------------------------
+# Devices and timing
+
+
+class Backend:
+    """What the sides run on: the array module for tinyalex, the device string for PyTorch,
+    and a ``sync()`` that waits for both libraries' queued GPU work (a no-op on the CPU)."""
+
+    def __init__(self, device: str, with_torch: bool):
+        from tinyalex.backend import Device
+
+        self.device = Device(device)
+        self.xp = self.device.xp
+        self.torch_device = str(self.device)
+        self.with_torch = with_torch
+        if self.device.kind == "cuda":
+            self.xp.cuda.Device(self.device.index).use()
+
+    def sync(self):
+        if self.device.kind != "cuda":
+            return
+        self.xp.cuda.Device(self.device.index).synchronize()
+        if self.with_torch:
+            import torch
+
+            torch.cuda.synchronize(self.torch_device)
+
+    def build(self, case: Case, side: str, arrays: dict) -> Side:
+        if side == "tinyalex":
+            return case.tinyalex(arrays, self.xp)
+        return case.torch(arrays, self.torch_device)
+
+
+def time_case(case: Case, sides: dict, backend: Backend, repeat: int, warmup: int) -> dict:
+    """``{(side, metric): median seconds}`` for metric in fwd, bwd, step; sides interleaved."""
+    metrics = ["fwd", "bwd", "step"] if case.split else ["step"]
+    samples = {(s, m): [] for s in sides for m in metrics}
+    names = list(sides)
+    for r in range(warmup + repeat):
+        order = names if r % 2 == 0 else names[::-1]
+        for metric in metrics:
+            for s in order:
+                run = getattr(sides[s], "step" if metric == "step" else
+                              "forward" if metric == "fwd" else "backward")
+                backend.sync()
+                start = time.perf_counter()
+                result = run()
+                backend.sync()
+                elapsed = time.perf_counter() - start
+                del result
+                if r >= warmup:
+                    samples[(s, metric)].append(elapsed)
+    return {key: statistics.median(v) for key, v in samples.items()}
+
+
+def compare(case: Case, sides: dict) -> tuple[float, float]:
+    """Largest |tinyalex - torch| over all outputs and gradients, and that over max |torch|."""
+    import numpy as np
+
+    from tinyalex.backend import to_numpy
+
+    def as_numpy(values):
+        return [a.detach().cpu().numpy() if hasattr(a, "detach") else to_numpy(a) for a in values]
+
+    ours = as_numpy(sides["tinyalex"].step())
+    theirs = as_numpy(sides["torch"].step())
+    worst_abs, worst_rel = 0.0, 0.0
+    for a, b in zip(ours, theirs, strict=True):
+        if a.shape != b.shape:
+            return float("inf"), float("inf")
+        diff = float(np.max(np.abs(a.astype(np.float64) - b)))
+        worst_abs = max(worst_abs, diff)
+        worst_rel = max(worst_rel, diff / max(float(np.max(np.abs(b))), 1e-30))
+    return worst_abs, worst_rel
+
+
+# ----------------------------------------------------------------------------------------------
+# Peak memory, one fresh process per case and side
+
+
+def _status_kib(field: str) -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def measure_peak(case: Case, side_name: str, backend: Backend, seed: int) -> int:
+    """Extra bytes one step of ``side_name`` needs at its peak (see the module docstring)."""
+    import numpy as np
+
+    side = backend.build(case, side_name, case.inputs(np.random.default_rng(seed)))
+    side.step()
+    side.release()
+    gc.collect()
+    backend.sync()
+    if backend.device.kind == "cuda":
+        return _gpu_peak(side, side_name, backend)
+    with open("/proc/self/clear_refs", "w") as refs:
+        refs.write("5")  # resets VmHWM, the peak resident set, to the current VmRSS
+    before = _status_kib("VmRSS")
+    side.step()
+    return (_status_kib("VmHWM") - before) * 1024
+
+
+def _gpu_peak(side: Side, side_name: str, backend: Backend) -> int:
+    if side_name == "torch":
+        import torch
+
+        torch.cuda.reset_peak_memory_stats(backend.torch_device)
+        before = torch.cuda.memory_allocated(backend.torch_device)
+        side.step()
+        backend.sync()
+        return torch.cuda.max_memory_allocated(backend.torch_device) - before
+    cupy = backend.xp
+    pool = cupy.get_default_memory_pool()
+    before = peak = pool.used_bytes()
+
+    def tracking_malloc(size):  # the peak always follows an allocation
+        nonlocal peak
+        memory = pool.malloc(size)
+        peak = max(peak, pool.used_bytes())
+        return memory
+
+    cupy.cuda.set_allocator(tracking_malloc)
+    try:
+        side.step()
+        backend.sync()
+    finally:
+        cupy.cuda.set_allocator(pool.malloc)
+    return peak - before
+
+
+def peak_in_subprocess(case_index: int, side: str, args) -> int | None:
+    """Run ``measure_peak`` in a fresh interpreter; None if it fails (reported, not fatal)."""
+    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="131072")
+    command = [sys.executable, __file__, "--peak-of", f"{case_index}:{side}",
+               "--device", args.device, "--threads", str(args.threads), "--seed", str(args.seed),
+               "--openblas-timeout", str(args.openblas_timeout)]
+    command += ["--no-workspace"] if args.no_workspace else []
+    result = subprocess.run(command, capture_output=True, text=True, env=env)
+    if result.returncode != 0:
+        print(f"  (peak memory of {side} failed: {result.stderr.strip().splitlines()[-1:]})",
+              file=sys.stderr)
+        return None
+    return json.loads(result.stdout.strip().splitlines()[-1])["peak_bytes"]
+
+
+class OtherPrograms:
+    """How many cores other programs kept busy while the benchmark ran (Linux ``/proc/stat``
+    minus this process's own CPU time): on a shared machine they slow the two libraries
+    unevenly (PyTorch's and OpenBLAS's threads wait for each other, NumPy's own loops do not)."""
+
+    def __init__(self):
+        self.start = self._sample()
+
+    @staticmethod
+    def _sample():
+        import resource
+
+        try:
+            with open("/proc/stat") as stat:
+                fields = [int(v) for v in stat.readline().split()[1:]]
+        except OSError:
+            return None
+        busy = (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")  # not idle, iowait
+        mine = sum(resource.getrusage(who).ru_utime + resource.getrusage(who).ru_stime
+                   for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+        return time.monotonic(), busy, mine
+
+    def report(self) -> str:
+        end = self._sample()
+        if self.start is None or end is None:
+            return "(cannot tell how busy the machine was)"
+        wall = end[0] - self.start[0]
+        cores = max(0.0, (end[1] - self.start[1]) - (end[2] - self.start[2])) / wall
+        verdict = "a quiet machine" if cores < 0.2 else "a busy machine: the ratios may mislead"
+        return f"other programs kept {cores:.2f} cores busy on average during the run ({verdict})"
+
+
+# ----------------------------------------------------------------------------------------------
+# Output
+
+
+def _ms(seconds):
+    return "-" if seconds is None else f"{seconds * 1e3:.1f}"
+
+
+def _ratio(a, b):
+    return "-" if a is None or b is None or b == 0 else f"{a / b:.2f}"
+
+
+def _mb(nbytes):
+    return "-" if nbytes is None else f"{nbytes / 2**20:.0f}"
+
+
+COLUMNS = ["case", "fwd ms", "torch", "x", "bwd ms", "torch", "x", "fwd+bwd ms", "torch", "x",
+           "target", "peak MB", "torch", "x", "max abs diff", "rel diff"]
+
+
+def row(case: Case, times: dict, peaks: dict, diff) -> list[str]:
+    def t(side, metric):
+        return times.get((side, metric))
+
+    cells = [case.name]
+    for metric in ["fwd", "bwd", "step"]:
+        cells += [_ms(t("tinyalex", metric)), _ms(t("torch", metric)),
+                  _ratio(t("tinyalex", metric), t("torch", metric))]
+    ratio = _ratio(t("tinyalex", "step"), t("torch", "step"))
+    if case.target is None or ratio == "-":
+        cells.append("-" if case.target is None else f"<= {case.target}")
+    else:
+        verdict = "ok" if float(ratio) <= case.target else "MISS"
+        cells.append(f"<= {case.target} {verdict}")
+    cells += [_mb(peaks.get("tinyalex")), _mb(peaks.get("torch")),
+              _ratio(peaks.get("tinyalex"), peaks.get("torch"))]
+    if diff is None:
+        cells += ["-", "-"]
+    else:
+        cells += [f"{diff[0]:.1e}", f"{diff[1]:.1e}"]
+    return cells
+
+
+def print_markdown(rows: list[list[str]]):
+    print("| " + " | ".join(COLUMNS) + " |")
+    print("|" + "|".join(" --- " if i == 0 else " ---: " for i in range(len(COLUMNS))) + "|")
+    for cells in rows:
+        print("| " + " | ".join(cells) + " |")
+
+
+def print_line(cells: list[str], name_width: int):
+    """One row of the plain table, printed as soon as its case is done."""
+    widths = [name_width] + [max(len(c), 7) for c in COLUMNS[1:]]
+    widths[COLUMNS.index("target")] = 12
+    print("  ".join(c.ljust(w) if i == 0 else c.rjust(w)
+                    for i, (c, w) in enumerate(zip(cells, widths))), flush=True)
+
+
+# ----------------------------------------------------------------------------------------------
+# Main
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--case", action="append", default=[], metavar="TEXT",
+                        help="run the cases whose name contains TEXT (repeatable; 'all' runs "
+                             "every case; default: the cases marked default in --list)")
+    parser.add_argument("--list", action="store_true", help="list the cases and exit")
+    parser.add_argument("--repeat", type=int, default=7, help="timed repetitions (default 7)")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed repetitions first (2)")
+    parser.add_argument("--threads", type=int, default=2, help="threads per library (default 2)")
+    parser.add_argument("--openblas-timeout", type=int, default=16, metavar="N",
+                        help="OPENBLAS_THREAD_TIMEOUT: OpenBLAS threads spin 2**N cycles before "
+                             "sleeping (4..30; default 16)")
+    parser.add_argument("--device", default="cpu", help="cpu, or cuda:N (CuPy vs torch CUDA)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the inputs (default 0)")
+    parser.add_argument("--no-torch", action="store_true", help="time tinyalex alone")
+    parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory runs")
+    parser.add_argument("--no-workspace", action="store_true",
+                        help="call the tinyalex ops without a Workspace (their default)")
+    parser.add_argument("--tolerance", type=float, default=1e-4,
+                        help="largest rel difference accepted in the cross-check (1e-4)")
+    parser.add_argument("--markdown", action="store_true", help="print a markdown table")
+    parser.add_argument("--peak-of", help=argparse.SUPPRESS)  # "INDEX:SIDE", in a subprocess
+    return parser.parse_args(argv)
+
+
+def select(cases: list[Case], patterns: list[str]) -> list[tuple[int, Case]]:
+    indexed = list(enumerate(cases))
+    if not patterns:
+        return [(i, c) for i, c in indexed if c.default]
+    if "all" in patterns:
+        return indexed
+    return [(i, c) for i, c in indexed if any(p in c.name for p in patterns)]
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    global USE_WORKSPACE
+    USE_WORKSPACE = not args.no_workspace
+    for name, value in thread_environment(args.threads, args.openblas_timeout).items():
+        os.environ[name] = value
+    sys.path.insert(0, str(REPO))  # time the tinyalex of this checkout
+
+    import numpy as np
+
+    cases = _cases()
+    if args.list:
+        for i, c in enumerate(cases):
+            target = f"target <= {c.target}" if c.target else ""
+            print(f"{i:2}  {'default' if c.default else '       '}  {c.name:60} {target}")
+        return 0
+
+    with_torch = not args.no_torch
+    if with_torch:
+        try:
+            import torch
+        except ImportError:
+            print("PyTorch is not installed (pip install '.[bench]'): timing tinyalex alone.")
+            with_torch = False
+        else:
+            torch.set_num_threads(args.threads)
+    backend = Backend(args.device, with_torch)
+
+    if args.peak_of:
+        index, side = args.peak_of.split(":")
+        print(json.dumps({"peak_bytes": measure_peak(cases[int(index)], side, backend, args.seed)}))
+        return 0
+
+    side_names = ["tinyalex", "torch"] if with_torch else ["tinyalex"]
+    versions = f"NumPy {np.__version__}" + (f", PyTorch {torch.__version__}" if with_torch else "")
+    print(f"tinyalex vs PyTorch on {backend.device}, float32, {args.threads} threads, {versions}; "
+          f"median of {args.repeat} after {args.warmup} warm-up; x = tinyalex / torch; peak MB = "
+          f"extra memory of one step", flush=True)
+    selected = select(cases, args.case)
+    name_width = max(len(c.name) for _, c in selected)
+    if not args.markdown:
+        print_line(COLUMNS, name_width)
+    others = OtherPrograms()
+    rows, mismatches = [], []
+    for index, case in selected:
+        arrays = case.inputs(np.random.default_rng(args.seed))
+        sides = {s: backend.build(case, s, arrays) for s in side_names}
+        times = time_case(case, sides, backend, args.repeat, args.warmup)
+        diff = compare(case, sides) if with_torch and case.check else None
+        del sides
+        gc.collect()
+        peaks = {} if args.no_memory else {
+            s: peak_in_subprocess(index, s, args) for s in side_names}
+        rows.append(row(case, times, peaks, diff))
+        if diff is not None and not diff[1] <= args.tolerance:
+            mismatches.append(case.name)
+        if not args.markdown:
+            print_line(rows[-1], name_width)
+    if args.markdown:
+        print_markdown(rows)
+    print(others.report())
+    for name in mismatches:
+        print(f"MISMATCH: {name}: tinyalex and PyTorch differ by more than {args.tolerance:g}")
+    return 1 if mismatches else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

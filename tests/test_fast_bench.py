@@ -1,0 +1,29 @@
+"""The benchmark script still runs against the current API (tinyalex alone: tests never import
+PyTorch, and time nothing)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "compare_torch.py"
+
+
+def _run(*args):
+    result = subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_lists_the_cases_with_their_targets():
+    out = _run("--list")
+    for name in ["fig1-conv2", "alexnet-conv1", "alexnet-conv2", "lrn", "maxpool", "linear"]:
+        assert name in out
+    assert "target <= 1.5" in out and "target <= 0.5" in out
+
+
+def test_runs_tinyalex_alone_with_and_without_workspace():
+    for extra in ([], ["--no-workspace"]):
+        out = _run("--no-torch", "--no-memory", "--repeat", "1", "--warmup", "0",
+                   "--case", "relu", "--case", "softmax", *extra)
+        assert "relu" in out and "softmax" in out and "MISMATCH" not in out

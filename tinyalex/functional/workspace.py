@@ -1,0 +1,66 @@
+"""Scratch buffers that the ops can reuse from one call to the next (optional).
+
+A large new array is expensive before a single number is written into it: the operating system
+hands its pages over one fault at a time (about 10 ms per 100 MB on a laptop), which is as long
+as a float32 matrix product of the same size takes. im2col's column matrix (92 MB for the
+Figure-1 net's second convolution at batch 128) would pay that twice per training step. A
+``Workspace`` keeps one buffer per name and size class and hands out views of it instead.
+
+The ops stay pure functions of their arguments:
+
+* an op only *writes* scratch data into the workspace and never reads what an earlier call left
+  there (a buffer that must start at zero is zeroed by the op), and
+* nothing an op returns, and nothing it keeps in its cache, is a view of the workspace.
+
+So results never depend on the history of calls, and one workspace can serve every layer of a
+model. Use one workspace per thread and per device (a CuPy buffer lives on one GPU).
+
+    ws = Workspace()
+    out, cache = conv2d_forward(x, w, b, pad=2, workspace=ws)
+    dx, dw, db = conv2d_backward(dout, cache)          # reuses ws, which the cache names
+"""
+
+from __future__ import annotations
+
+import math
+
+from ..backend import device_of, get_array_module
+
+
+class Workspace:
+    """Named scratch buffers, grown on demand; see the module docstring for the rules."""
+
+    def __init__(self):
+        self._buffers = {}
+
+    def empty(self, name: str, shape: tuple, like):
+        """An uninitialised array of ``shape`` with ``like``'s dtype, on ``like``'s device.
+
+        It is a view of the buffer ``name``, valid until the next request for ``name``.
+        """
+        size = math.prod(shape)
+        key = (name, like.dtype, device_of(like))
+        buffer = self._buffers.get(key)
+        if buffer is None or buffer.size < size:
+            buffer = get_array_module(like).empty(size, dtype=like.dtype)
+            self._buffers[key] = buffer
+        return buffer[:size].reshape(shape)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by all buffers."""
+        return sum(b.nbytes for b in self._buffers.values())
+
+    def clear(self) -> None:
+        """Drop every buffer (the memory goes back once no view of it is alive)."""
+        self._buffers.clear()
+
+    def __repr__(self) -> str:
+        return f"Workspace({len(self._buffers)} buffers, {self.nbytes / 2**20:.1f} MiB)"
+
+
+def scratch(workspace: Workspace | None, name: str, shape: tuple, like):
+    """``workspace.empty(name, shape, like)``, or a fresh array when there is no workspace."""
+    if workspace is None:
+        return get_array_module(like).empty(shape, dtype=like.dtype)
+    return workspace.empty(name, shape, like)
