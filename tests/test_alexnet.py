@@ -126,7 +126,8 @@ def test_tower_devices():
 
 
 def test_towers_talk_only_at_conv3_fc6_fc7_fc8(paper_net):
-    """Every crossing, with the bytes derived by hand (float32, batch of 2)."""
+    """Every crossing, with the bytes derived by hand (float32, batch of 2). conv1 computes no
+    gradient of the images, so the backward pass sends nothing back through "input"."""
     n, f32 = 2, 4
     pool2 = 128 * 13 * 13 * f32  # one tower's pooled conv2 maps: 86,528 bytes per image
     pool5 = 128 * 6 * 6 * f32  # one tower's pooled conv5 maps: 18,432
@@ -141,18 +142,39 @@ def test_towers_talk_only_at_conv3_fc6_fc7_fc8(paper_net):
     backward = [("backward", "logits", 0, 1, n * 500 * f32)]
     for label, size in [("fc8", half), ("fc7", half), ("fc6", pool5), ("conv3", pool2)]:
         backward += both_ways("backward", label, size)
-    backward += [("backward", "input", 1, 0, n * 3 * 227 * 227 * f32)]
 
     log = paper_net.transfer_log
     log.clear()
     x = np.random.default_rng(0).standard_normal((n, 3, 227, 227)).astype(np.float32)
     logits = paper_net.forward(x)
     assert logits.shape == (n, 1000) and device_of(logits) == Device("cpu:0")
-    paper_net.backward(place(np.full(logits.shape, 1e-3, np.float32), "cpu:0"))
+    assert paper_net.backward(place(np.full(logits.shape, 1e-3, np.float32), "cpu:0")) is None
     seen = [(r.phase, r.label, r.source.index, r.target.index, r.nbytes) for r in log]
     assert seen == forward + backward
     assert [r[4] // n for r in forward] == [618_348] + [86_528] * 2 + [18_432] * 2 + [8_192] * 4 + [2_000]
-    assert log.total_bytes == 2 * n * (618_348 + 2 * (86_528 + 18_432 + 8_192 + 8_192) + 2_000)
+    between_towers = 2 * (86_528 + 18_432 + 8_192 + 8_192)
+    assert sum(r.nbytes for r in log if r.phase == "forward") == n * 863_036
+    assert sum(r.nbytes for r in log if r.phase == "backward") == n * 244_688
+    assert log.total_bytes == n * (618_348 + 2 * (between_towers + 2_000)) == n * 1_107_724
+
+
+def test_input_gradient_on_request_goes_home_through_the_input_exchange(rng):
+    """input_grad=True: tower 1's share of dL/dx crosses back to device 0, the forward input's
+    bytes; the parameters' gradients are the same bit for bit as without it."""
+    with_dx, without = _small(seed=2, input_grad=True).eval(), _small(seed=2).eval()
+    x = _images(rng)
+    dlogits = rng.standard_normal((2, 6))
+    for model in (with_dx, without):
+        model.transfer_log.clear()
+        model.forward(x)
+    dx = with_dx.backward(dlogits)
+    assert without.backward(dlogits) is None
+    assert dx.shape == x.shape and device_of(dx) == Device("cpu:0")
+    returned = [r for r in with_dx.transfer_log if r.phase == "backward" and r.label == "input"]
+    assert [(r.source.index, r.target.index, r.nbytes) for r in returned] == [(1, 0, x.nbytes)]
+    assert not [r for r in without.transfer_log if r.phase == "backward" and r.label == "input"]
+    for name, grad in without.grads.items():
+        np.testing.assert_array_equal(np.asarray(with_dx.grads[name]), np.asarray(grad), err_msg=name)
 
 
 def test_one_device_network_transfers_nothing(rng):
@@ -220,7 +242,7 @@ def test_one_device_computes_what_two_towers_compute(rng, mode):
     Equal up to rounding, not bit for bit: the two towers add their kernels' contributions to a
     shared input in a different order (two matrix products and an add) than one grouped
     convolution does (one matrix product), so the last bits may differ (about 1e-16)."""
-    options = {"dropout": 0.0} if mode.startswith("train") else {}
+    options = dict(input_grad=True, **({"dropout": 0.0} if mode.startswith("train") else {}))
     two, one = _small(seed=3, **options), _small(devices=("cpu",), seed=8, **options)
     one.load_state_dict(merge_towers(two.state_dict()))
     if mode == "eval":
@@ -240,7 +262,7 @@ def test_one_device_computes_what_two_towers_compute(rng, mode):
 def test_whole_network_gradient_check(rng, devices):
     """Float64, training mode: dropout masks are held fixed by reseeding every dropout layer's
     generator before each forward. Weights N(0, 1/fan_in), so the signal reaches every layer."""
-    model = _small(devices, seed=1)
+    model = _small(devices, seed=1, input_grad=True)
     dropouts = _dropouts(model)
 
     def same_masks():
@@ -328,7 +350,7 @@ def test_input_shape_is_checked(rng):
 @pytest.mark.parametrize("devices", [("cuda:0",), ("cpu", "cuda:0")])
 def test_runs_on_a_gpu(rng, devices):
     """CuPy: the same numbers as on the CPU, and the towers on their devices."""
-    cpu, gpu = _small(seed=7).eval(), _small(devices, seed=7).eval()
+    cpu, gpu = _small(seed=7, input_grad=True).eval(), _small(devices, seed=7, input_grad=True).eval()
     x = _images(rng)
     expected = np.asarray(cpu.forward(x))
     dlogits = rng.standard_normal(expected.shape)

@@ -59,7 +59,8 @@ def test_initialisation():
 
 @pytest.mark.parametrize("activation", ["relu", "tanh"])
 def test_whole_network_gradient_check(rng, activation):
-    model = Figure1Net(activation, lrn=True, in_channels=1, input_size=28, dtype=np.float64, seed=1)
+    model = Figure1Net(activation, lrn=True, in_channels=1, input_size=28, dtype=np.float64, seed=1,
+                       input_grad=True)
     errors = check_gradients(model, rng.standard_normal((2, 1, 28, 28)), rng, entries=8)
     assert len(errors) == 9 and max(errors.values()) <= 1e-6, errors
 

@@ -7,7 +7,11 @@ loop, the checkpoints and the notebooks are written against it:
     The output for a batch ``x`` (NCHW images or ``(N, D)`` features).
 ``backward(dout)``
     Given ``dout = dL/d(output)`` of the last ``forward``, returns ``dL/dx`` and stores the
-    gradient of every parameter in ``grads``. One ``backward`` per ``forward``.
+    gradient of every parameter in ``grads``. One ``backward`` per ``forward``. A layer built
+    with ``input_grad=False`` (a network's first convolution: training never needs the
+    gradient of the images) returns ``None`` instead of ``dL/dx``. A layer without parameters
+    handed ``None`` passes it on (one with parameters refuses: it needs the gradient), so a
+    model whose first layer skips it returns ``None`` from ``backward``.
 ``params``, ``grads``
     Dicts ``name -> array`` with the same keys. A layer's are ``"weight"`` and ``"bias"``, laid
     out as in PyTorch: convolution ``(out_channels, in_channels/groups, kh, kw)``, linear
@@ -24,6 +28,11 @@ loop, the checkpoints and the notebooks are written against it:
 ``summary(input_shape)``
     A table with one row per layer: its name, device, output shape (one image's, without the
     batch axis) and number of parameters.
+``use_workspace(workspace)``
+    Hand a ``functional.Workspace`` (or ``None``) to every layer below: the convolutions,
+    poolings and LRNs then keep their large temporaries in it from one step to the next
+    instead of allocating them afresh (see ``functional.workspace``). It changes no result.
+    The models give their layers one per device when they are built; a layer on its own has none.
 
 **The gradient rule.** ``backward`` *overwrites* ``grads``: a step never sees the previous step's
 gradients, so nothing needs zeroing before a step. Where a model feeds one output to two
@@ -191,6 +200,12 @@ class Module:
     def eval(self):
         return self.train(False)
 
+    def use_workspace(self, workspace):
+        """Give every layer below ``workspace`` (a ``functional.Workspace``, or None); returns self."""
+        for _, child in self.children():
+            child.use_workspace(workspace)
+        return self
+
     def state_dict(self) -> dict:
         """``{name: host NumPy copy}`` of every parameter, for ``numpy.savez``."""
         return {name: numpy.array(to_numpy(value)) for name, value in self.params.items()}
@@ -222,11 +237,13 @@ class Layer(Module):
     Subclasses implement ``_forward(x) -> (out, cache)`` and ``_backward(dout, cache) -> dx``
     (storing parameter gradients with ``_store_grads``) on plain arrays; this class checks
     devices, makes the device current, names the layer in errors and tags the results.
+    ``workspace`` is what ``use_workspace`` gave it (None: the ops allocate their temporaries).
     """
 
     def __init__(self, *, device="cpu", name: str | None = None):
         self.device = as_device(device)
         self.name = name or type(self).__name__
+        self.workspace = None
         self._params: dict = {}
         self._grads: dict = {}
         self._cache = None
@@ -247,12 +264,24 @@ class Layer(Module):
         out, self._cache = self._call(self._forward, self._arrive(x, "input"))
         return place(out, self.device)
 
+    def use_workspace(self, workspace):
+        self.workspace = workspace
+        return self
+
     def backward(self, dout):
         if self._cache is None:
             raise RuntimeError(f"{self.name}: backward without a forward (one backward per forward)")
+        if dout is None:  # a layer after this one skipped its input gradient
+            if self._params:
+                raise ValueError(
+                    f"{self.name}: backward got no gradient (a layer after it was built with "
+                    "input_grad=False), so its parameters' gradients cannot be computed"
+                )
+            self._cache = None
+            return None
         dx = self._call(self._backward, self._arrive(dout, "dout"), self._cache)
         self._cache = None
-        return place(dx, self.device)
+        return None if dx is None else place(dx, self.device)
 
     def _arrive(self, x, what: str):
         where = device_of(x)
@@ -318,12 +347,17 @@ class Conv2d(Layer):
     ``out[n, f] = bias[f] + sum_{c, i, j} weight[f, c, i, j] * xpad[n, g*C/G + c, p*s + i, q*s + j]``.
     weight ``(out_channels, in_channels/groups, kh, kw)`` drawn from N(0, weight_std^2) with
     ``rng``; bias ``(out_channels,)`` set to ``bias`` (paper §5: 0 or 1).
+    ``input_grad=False``: ``backward`` computes the parameters' gradients only and returns
+    ``None`` (for a first layer, whose input gradient training never uses); the public
+    attribute ``input_grad`` can be switched later, e.g. for a gradient check of the input.
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
                  groups: int = 1, *, rng, weight_std=paper.INIT_STD, bias: float = 0.0,
-                 dtype=numpy.float32, device="cpu", name: str | None = None):
+                 input_grad: bool = True, dtype=numpy.float32, device="cpu",
+                 name: str | None = None):
         super().__init__(device=device, name=name)
+        self.input_grad = bool(input_grad)
         self.in_channels = _checks.positive_int(self.name, "in_channels", in_channels)
         self.out_channels = _checks.positive_int(self.name, "out_channels", out_channels)
         self.groups = _checks.positive_int(self.name, "groups", groups)
@@ -353,10 +387,10 @@ class Conv2d(Layer):
 
     def _forward(self, x):
         return F.conv2d_forward(x, self._param("weight"), self._param("bias"),
-                                self.stride, self.padding, self.groups)
+                                self.stride, self.padding, self.groups, self.workspace)
 
     def _backward(self, dout, cache):
-        dx, dw, db = F.conv2d_backward(dout, cache)
+        dx, dw, db = F.conv2d_backward(dout, cache, self.input_grad)
         self._store_grads(weight=dw, bias=db)
         return dx
 
@@ -442,7 +476,7 @@ class LRN(Layer):
             raise ValueError(f"{c} channels cannot be split into groups={self.groups}")
         # Each group becomes an image of its own: (N, C, H, W) -> (N*G, C/G, H, W).
         out, cache = F.lrn_forward(x.reshape(n * self.groups, c // self.groups, h, w),
-                                   self.n, self.k, self.alpha, self.beta)
+                                   self.n, self.k, self.alpha, self.beta, self.workspace)
         return out.reshape(x.shape), (cache, x.shape)
 
     def _backward(self, dout, cache):
@@ -475,7 +509,7 @@ class MaxPool2d(Layer):
                 F.conv_output_size(w, self.kernel_size, self.stride))
 
     def _forward(self, x):
-        return F.maxpool2d_forward(x, self.kernel_size, self.stride)
+        return F.maxpool2d_forward(x, self.kernel_size, self.stride, self.workspace)
 
     def _backward(self, dout, cache):
         return F.maxpool2d_backward(dout, cache)

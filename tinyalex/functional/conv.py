@@ -187,11 +187,13 @@ def conv2d_forward(x, w, b, stride=1, pad=0, groups: int = 1, workspace: Workspa
     return out, _ConvCache(x, w, kept, geometry, groups, workspace)
 
 
-def conv2d_backward(dout, cache):
+def conv2d_backward(dout, cache, input_grad: bool = True):
     """Gradients of ``conv2d_forward``: returns ``dx (N, C, H, W), dw (F, C/G, KH, KW), db (F,)``.
 
     With ``dout`` reshaped per group to ``(F/G, N*OH*OW)``: ``dw_g = dout_g @ cols_g^T``,
     ``dx = col2im(w_g^T @ dout_g)`` and ``db`` sums ``dout`` over images and positions.
+    ``input_grad=False`` skips ``dx`` (returned as ``None``): a network's first layer needs no
+    gradient of the images it is fed, and ``dx`` costs a product and a col2im.
     """
     x, w, cols, geometry, groups, workspace = cache
     f, cg, kh, kw = w.shape
@@ -212,6 +214,8 @@ def conv2d_backward(dout, cache):
     # the product (see linear_forward).
     dw = xp.matmul(cols.reshape(groups, rows, pixels), dout_g.transpose(0, 2, 1))
     dw = xp.ascontiguousarray(dw.transpose(0, 2, 1)).reshape(w.shape)
+    if not input_grad:
+        return None, dw, db
     # cols is used up: with a workspace, dcols takes over its buffer.
     dcols = scratch(workspace, "cols", (groups, rows, pixels), dout)
     xp.matmul(w.reshape(groups, f // groups, rows).transpose(0, 2, 1), dout_g, out=dcols)

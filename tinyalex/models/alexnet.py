@@ -59,12 +59,21 @@ its label and the phase ``"forward"`` or ``"backward"``:
     fc8      each tower's half of fc7 to the other     2048*4      = 8,192 each way
     logits   tower 1's half of the logits -> device 0  500*4       = 2,000
 
+    per image: 863,036 bytes forward, 244,688 backward (all but "input"), 1,107,724 in all
+
 conv3, fc6, fc7 and fc8 are the arrows of Figure 2. "input" and "logits" are the two ends of the
 network: the batch arrives on the first device (``model.device``) and is copied to the second,
 and, since each tower holds half of fc8's neurons (classes 0-499 on tower 0, 500-999 on tower
 1), the logits are gathered on the first device, where the loss is computed. The backward pass
-sends every gradient home along the same links, the same bytes in the other direction; a tower
-whose output fed both towers adds the two gradients it gets back.
+sends the gradients home along the same links, the same bytes in the other direction; a tower
+whose output fed both towers adds the two gradients it gets back. The one exception is the
+input: conv1 computes no gradient of the images (training never uses it), so nothing goes back
+through the "input" exchange and ``backward`` returns ``None``. ``AlexNet(input_grad=True)``
+computes it, sends tower 1's share back to device 0 (618,348 more bytes per image) and returns
+``dL/dx``, e.g. for a gradient check with respect to the input.
+
+**Workspaces.** Each device's layers share one ``functional.Workspace`` for their temporaries
+(``use_workspace``): buffers are reused from one step to the next instead of allocated anew.
 
 **Initialisation** (§5): weights N(0, 0.01^2), biases 1 in conv2, conv4, conv5, fc6 and fc7
 and 0 elsewhere. ``weight_std="fan_in"`` draws N(0, 1/fan_in) instead (used by the gradient
@@ -81,6 +90,7 @@ import numpy
 
 from .. import paper
 from ..backend import Device, TransferLog, as_device, to_numpy
+from ..functional import Workspace
 from ..layers import LRN, Conv2d, Dropout, Flatten, Linear, MaxPool2d, Module, ReLU, Sequential
 from .exchange import Exchange
 
@@ -133,17 +143,20 @@ class AlexNet(Module):
     ``hidden``: units of fc6 and fc7 (all even: half per tower; smaller values give the
     scaled-down network of the gradient check). ``dropout``: p of the dropout after fc6 and fc7.
     ``weight_std``: 0.01 (§5) or ``"fan_in"``. ``seed``: the initial weights and the dropout
-    masks (one generator per layer and tower).
+    masks (one generator per layer and tower). ``input_grad``: whether ``backward`` computes
+    the gradient of the images (see "Communication" in the module docstring).
 
     Parameter names: ``tower0.conv1.weight`` ... ``tower1.fc8.bias`` on two devices,
     ``conv1.weight`` ... ``fc8.bias`` on one. ``forward(x)`` takes ``x`` on ``model.device``
-    (the first device) and returns the logits there; ``backward(dlogits)`` returns ``dx`` there.
+    (the first device) and returns the logits there; ``backward(dlogits)`` returns ``None``, or
+    with ``input_grad=True`` ``dx`` there.
     """
 
     def __init__(self, num_classes: int = paper.NUM_CLASSES, devices=("cpu", "cpu"), *,
                  input_size: int = INPUT_SIZE, channels=paper.CONV_CHANNELS,
                  hidden: int = paper.FC_HIDDEN, dropout: float = paper.DROPOUT_P,
-                 weight_std=paper.INIT_STD, dtype=numpy.float32, seed: int = 0):
+                 weight_std=paper.INIT_STD, input_grad: bool = False, dtype=numpy.float32,
+                 seed: int = 0):
         self.devices = tower_devices(devices)
         self.device = self.devices[0]
         towers = len(self.devices)
@@ -163,15 +176,19 @@ class AlexNet(Module):
         init_rngs = {name: numpy.random.default_rng(child)
                      for name, child in zip(PARAMETER_LAYERS, root.spawn(len(PARAMETER_LAYERS)))}
         dropout_rngs = iter([numpy.random.default_rng(s) for s in root.spawn(2 * towers)])
-        tower_stages = [self._tower(t, init_rngs, dropout_rngs, dropout, weight_std, dtype)
-                        for t in range(towers)]
+        tower_stages = [self._tower(t, init_rngs, dropout_rngs, dropout, weight_std, input_grad,
+                                    dtype) for t in range(towers)]
         self.stages = [list(stage) for stage in zip(*tower_stages)]  # stages[k][t]: stage k of tower t
+        for stages in tower_stages:
+            workspace = Workspace()  # one per device: a GPU's buffers live on that GPU
+            for stage in stages:
+                stage.use_workspace(workspace)
         first, every = self.devices[:1], self.devices
         self.exchanges = [Exchange("input", first, every, self.transfer_log)]
         self.exchanges += [Exchange(label, every, every, self.transfer_log) for label in EXCHANGES[1:]]
         self.exchanges.append(Exchange("logits", every, first, self.transfer_log))
 
-    def _tower(self, t, init_rngs, dropout_rngs, dropout, weight_std, dtype) -> list:
+    def _tower(self, t, init_rngs, dropout_rngs, dropout, weight_std, input_grad, dtype) -> list:
         """Tower ``t``'s five stages, each a ``Sequential`` (the whole net if on one device)."""
         towers = len(self.devices)
         groups = 2 // towers  # on one device the two towers become two groups
@@ -187,7 +204,7 @@ class AlexNet(Module):
         here = {"device": device}
         name = f"tower{t}" if towers > 1 else ""
         features = Sequential({
-            "conv1": Conv2d(3, c1, 11, stride=4, **init("conv1")),
+            "conv1": Conv2d(3, c1, 11, stride=4, input_grad=input_grad, **init("conv1")),
             "relu1": ReLU(**here), "lrn1": LRN(groups=groups, **here), "pool1": MaxPool2d(**here),
             "conv2": Conv2d(c1, c2, 5, padding=2, groups=groups, **init("conv2")),  # own maps only
             "relu2": ReLU(**here), "lrn2": LRN(groups=groups, **here), "pool2": MaxPool2d(**here),
@@ -224,7 +241,8 @@ class AlexNet(Module):
         return self.exchanges[-1].forward(arrays)[0]
 
     def backward(self, dout):
-        """``dL/dx`` for ``dout = dL/dlogits``; every parameter's gradient lands in ``grads``."""
+        """``dL/dx`` (``None`` unless ``input_grad``) for ``dout = dL/dlogits``; every parameter's
+        gradient lands in ``grads``."""
         grads = self.exchanges[-1].backward([dout])
         for exchange, stage in zip(self.exchanges[-2::-1], self.stages[::-1]):
             grads = [tower.backward(g) for tower, g in zip(stage, grads)]

@@ -67,13 +67,20 @@ class Exchange:
         return [self._gather(arrays, target) for target in self.targets]
 
     def backward(self, grads) -> list:
-        """``grads[t]`` on ``targets[t]`` -> one summed gradient per source, on that source."""
+        """``grads[t]`` on ``targets[t]`` -> one summed gradient per source, on that source.
+
+        When no target computed a gradient (all ``None``: the layers it feeds skip their input
+        gradient), nothing is sent and every source gets ``None``.
+        """
         if self._widths is None:
             raise RuntimeError(f"{self.label} exchange: backward without a forward")
         if len(grads) != len(self.targets):
             raise ValueError(
                 f"{self.label} exchange: expected {len(self.targets)} gradients, got {len(grads)}"
             )
+        if all(g is None for g in grads):
+            self._widths = None
+            return [None for _ in self.sources]
         offsets = [0, *itertools.accumulate(self._widths)]  # source s owns [offsets[s], offsets[s+1])
         for target, g in zip(self.targets, grads):
             self._check(g, target, "gradient")

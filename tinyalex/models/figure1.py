@@ -23,6 +23,10 @@ Choices made here:
 * All three pools are the paper's overlapping max pools (§3.4); ``lrn=True`` adds the paper's
   LRN (n=5, k=2, alpha=1e-4, beta=0.75, §3.3) after the first two.
 * No dropout, as in the quote; for "no regularization" train with ``SGD(weight_decay=0)``.
+* conv1 computes no gradient of the images (``input_grad=False``; training does not need it),
+  so ``backward`` returns ``None``; ``input_grad=True`` brings it back, e.g. for a gradient
+  check with respect to the input.
+* The layers share one ``functional.Workspace`` for their temporaries (``use_workspace``).
 * Initialisation: ``weight_std="fan_in"`` (the default) draws weights from N(0, 1/fan_in),
   ``fan_in`` being the inputs of one unit (75 for conv1 on RGB); biases are 0. The same rule for
   both activations, so with the same ``seed`` the ReLU and the tanh network start from the very
@@ -38,6 +42,7 @@ import math
 
 import numpy
 
+from ..functional import Workspace
 from ..layers import LRN, Conv2d, Linear, MaxPool2d, ReLU, Sequential, Tanh
 
 __all__ = ["Figure1Net"]
@@ -50,12 +55,13 @@ class Figure1Net(Sequential):
 
     Layers ``conv1, relu1 (or tanh1), pool1, [lrn1], conv2, ..., pool3, fc``; parameters
     ``conv1.weight`` ... ``conv3.bias``, ``fc.weight``, ``fc.bias``. ``weight_std`` is
-    ``"fan_in"`` or a number; ``seed`` fixes the initial weights.
+    ``"fan_in"`` or a number; ``seed`` fixes the initial weights. ``input_grad``: whether
+    ``backward`` returns the gradient of the images (default: ``None`` instead).
     """
 
     def __init__(self, activation: str = "relu", lrn: bool = False, *, in_channels: int = 3,
                  input_size: int = 32, num_classes: int = 10, weight_std="fan_in",
-                 dtype=numpy.float32, device="cpu", seed: int = 0):
+                 input_grad: bool = False, dtype=numpy.float32, device="cpu", seed: int = 0):
         if activation not in ACTIVATIONS:
             raise ValueError(
                 f"Figure1Net: activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}"
@@ -66,7 +72,8 @@ class Figure1Net(Sequential):
         channels = in_channels
         for i, kernels in enumerate((32, 32, 64), start=1):
             layers[f"conv{i}"] = Conv2d(channels, kernels, 5, padding=2, rng=rng,
-                                        weight_std=weight_std, dtype=dtype, device=device)
+                                        weight_std=weight_std, input_grad=input_grad or i > 1,
+                                        dtype=dtype, device=device)
             layers[f"{activation}{i}"] = ACTIVATIONS[activation](device=device)
             layers[f"pool{i}"] = MaxPool2d(device=device)
             if lrn and i < 3:
@@ -77,3 +84,4 @@ class Figure1Net(Sequential):
         layers["fc"] = Linear(features, num_classes, rng=rng, weight_std=weight_std, dtype=dtype,
                               device=device)
         super().__init__(layers, input_shape=input_shape)
+        self.use_workspace(Workspace())
