@@ -43,20 +43,23 @@ times are printed):
   block back to the system on ``free`` so that neither side's allocator hides or hoards pages;
   on a GPU the peak of bytes in use in each library's memory pool (CuPy: the pool's
   ``used_bytes`` after every allocation; PyTorch: ``max_memory_allocated``). So the column is
-  "extra memory one step needs", the inputs not counted, measured the same way for both.
+  "extra memory one step needs", the inputs not counted (nor, for a model's SGD step, the
+  weights and velocities, which live from one step to the next), measured the same way for both.
 * Cross-check: after timing, the outputs and gradients of the two sides are compared: the
-  largest absolute difference and that divided by the largest PyTorch value ("rel"). A case
-  whose rel exceeds ``--tolerance`` is marked MISMATCH and the script exits with status 1, so
-  the benchmark doubles as a test against an independent implementation.
+  largest absolute difference and that divided by the largest PyTorch value ("rel"); for a
+  model's SGD step, the logits and the velocities after one step of two fresh copies with
+  dropout off. A case whose rel exceeds ``--tolerance`` is marked MISMATCH and the script exits
+  with status 1, so the benchmark doubles as a test against an independent implementation.
 
-Adding a case (a model step, say) takes a few lines: a ``Case`` with a function that makes the
-inputs and one function per side that returns a ``Side`` (see ``Case`` and ``Side`` below).
+The cases are in ``cases.py`` (the ops) and ``steps.py`` (whole SGD steps of the Figure-1 net
+and AlexNet, with the same network and update rule on the PyTorch side). Adding one takes a few
+lines: a ``Case`` with a function that makes the inputs and one function per side that returns
+a ``Side``.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import gc
 import json
 import os
@@ -65,10 +68,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Callable
+
+import cases
+from cases import Case, Side
+from steps import step_cases
 
 REPO = Path(__file__).resolve().parents[1]
-USE_WORKSPACE = True  # --no-workspace: time the ops as called without one (the default path)
 
 
 def thread_environment(threads: int, openblas_timeout: int) -> dict:
@@ -81,230 +86,6 @@ def thread_environment(threads: int, openblas_timeout: int) -> dict:
         "OPENBLAS_THREAD_TIMEOUT": str(openblas_timeout),
         "OMP_WAIT_POLICY": "PASSIVE",
     }
-
-
-# ----------------------------------------------------------------------------------------------
-# Cases
-
-
-@dataclasses.dataclass
-class Side:
-    """One library's version of a case.
-
-    ``forward()`` runs the forward pass, keeps in ``state`` what backward needs and returns the
-    outputs (a tuple of arrays); ``backward()`` returns the gradients (a tuple of arrays) and may
-    be called again after one forward. A case whose backward cannot be repeated (an SGD step
-    changes the weights) sets ``Case.split = False``: only whole steps are timed.
-    """
-
-    forward: Callable[[], tuple]
-    backward: Callable[[], tuple]
-    state: dict = dataclasses.field(default_factory=dict)
-    workspace: object = None  # a tinyalex Workspace, emptied before the peak-memory step
-
-    def release(self):
-        """Drop what the last step left behind, so that the next step's memory is all counted."""
-        self.state.clear()
-        if self.workspace is not None:
-            self.workspace.clear()
-
-    def step(self) -> tuple:
-        return self.forward() + self.backward()
-
-
-@dataclasses.dataclass
-class Case:
-    """A benchmark case: inputs shared by both sides, and how each side runs on them.
-
-    ``inputs(rng)`` returns a dict of float32 NumPy arrays (``dout`` among them for an op);
-    ``tinyalex(arrays, xp)`` and ``torch(arrays, device)`` return a ``Side`` built on copies of
-    them on the device under test. ``target`` is the issue's bound on the step's time ratio.
-    """
-
-    name: str
-    inputs: Callable
-    tinyalex: Callable
-    torch: Callable
-    target: float | None = None
-    default: bool = True
-    split: bool = True
-    check: bool = True  # False where the two sides draw different random numbers (dropout)
-
-
-def tinyalex_op(forward, backward, inputs: tuple, workspace=False, **kwargs):
-    """A ``Side`` builder for a tinyalex ``*_forward`` / ``*_backward`` pair; ``workspace=True``
-    passes the op a ``Workspace`` of its own, as the layers do."""
-
-    def build(arrays, xp):
-        ws = None
-        if workspace and USE_WORKSPACE:
-            from tinyalex.functional import Workspace
-
-            ws = Workspace()
-        options = dict(kwargs, workspace=ws) if ws is not None else kwargs
-        args = [xp.asarray(arrays[name]) for name in inputs]
-        dout = xp.asarray(arrays["dout"])
-        state = {}
-
-        def fwd():
-            out, state["cache"] = forward(*args, **options)
-            return (out,)
-
-        def bwd():
-            grads = backward(dout, state["cache"])
-            return grads if isinstance(grads, tuple) else (grads,)
-
-        return Side(fwd, bwd, state, ws)
-
-    return build
-
-
-def torch_op(function, inputs: tuple, **kwargs):
-    """A ``Side`` builder for a PyTorch function of tensors that all need a gradient."""
-
-    def build(arrays, device):
-        import torch
-
-        args = [torch.from_numpy(arrays[name]).to(device).requires_grad_() for name in inputs]
-        dout = torch.from_numpy(arrays["dout"]).to(device)
-        state = {}
-
-        def fwd():
-            state["out"] = function(*args, **kwargs)
-            return (state["out"],)
-
-        def bwd():
-            return torch.autograd.grad(state["out"], args, dout, retain_graph=True)
-
-        return Side(fwd, bwd, state)
-
-    return build
-
-
-def _torch_functional(name):
-    def call(*args, **kwargs):
-        import torch.nn.functional as TF
-
-        return getattr(TF, name)(*args, **kwargs)
-
-    return call
-
-
-def _normal(rng, shape, scale=1.0):
-    import numpy as np
-
-    return (rng.standard_normal(shape, dtype=np.float32) * np.float32(scale))
-
-
-def conv_case(name, x_shape, w_shape, stride=1, pad=0, groups=1, default=True):
-    """``conv2d_forward`` against ``torch.nn.functional.conv2d``, forward and backward."""
-    from tinyalex import functional as F
-
-    n, _, h, w = x_shape
-    f, cg, kh, kw = w_shape
-    oh, ow = (h + 2 * pad - kh) // stride + 1, (w + 2 * pad - kw) // stride + 1
-
-    def inputs(rng):
-        fan_in = cg * kh * kw
-        return {"x": _normal(rng, x_shape), "w": _normal(rng, w_shape, fan_in ** -0.5),
-                "b": _normal(rng, (f,)), "dout": _normal(rng, (n, f, oh, ow))}
-
-    return Case(
-        name, inputs,
-        tinyalex_op(F.conv2d_forward, F.conv2d_backward, ("x", "w", "b"), workspace=True,
-                    stride=stride, pad=pad, groups=groups),
-        torch_op(_torch_functional("conv2d"), ("x", "w", "b"),
-                 stride=stride, padding=pad, groups=groups),
-        target=1.5, default=default,
-    )
-
-
-def _cases():
-    import numpy as np
-
-    from tinyalex import functional as F
-    from tinyalex import paper
-
-    act = (16, 96, 55, 55)
-    pooled = (16, 96, 27, 27)
-    lrn = dict(n=paper.LRN_N, k=paper.LRN_K, alpha=paper.LRN_ALPHA, beta=paper.LRN_BETA)
-
-    def one_input(shape, out_shape):
-        return lambda rng: {"x": _normal(rng, shape), "dout": _normal(rng, out_shape)}
-
-    def loss_inputs(rng):
-        return {"x": _normal(rng, (128, 1000), 3.0),
-                "labels": rng.integers(0, 1000, 128).astype(np.int64)}
-
-    def tinyalex_loss(arrays, xp):
-        logits, labels = xp.asarray(arrays["x"]), xp.asarray(arrays["labels"])
-        state = {}
-
-        def fwd():  # the loss and its gradient come from one call
-            loss, state["dlogits"] = F.softmax_cross_entropy(logits, labels)
-            return (xp.asarray(loss, dtype=logits.dtype),)
-
-        return Side(fwd, lambda: (state["dlogits"],), state)
-
-    def torch_loss(arrays, device):
-        import torch
-
-        logits = torch.from_numpy(arrays["x"]).to(device).requires_grad_()
-        labels = torch.from_numpy(arrays["labels"]).to(device)
-        state = {}
-
-        def fwd():
-            state["loss"] = torch.nn.functional.cross_entropy(logits, labels)
-            return (state["loss"],)
-
-        return Side(fwd, lambda: torch.autograd.grad(state["loss"], logits, retain_graph=True),
-                    state)
-
-    def linear_inputs(rng):
-        return {"x": _normal(rng, (128, 9216)), "w": _normal(rng, (4096, 9216), 9216 ** -0.5),
-                "b": _normal(rng, (4096,)), "dout": _normal(rng, (128, 4096))}
-
-    return [
-        conv_case("conv fig1-conv2 5x5 pad 2, (128,32,15,15) -> 32", (128, 32, 15, 15),
-                  (32, 32, 5, 5), pad=2),
-        conv_case("conv fig1-conv1 5x5 pad 2, (128,3,32,32) -> 32", (128, 3, 32, 32),
-                  (32, 3, 5, 5), pad=2, default=False),
-        conv_case("conv fig1-conv3 5x5 pad 2, (128,32,7,7) -> 64", (128, 32, 7, 7),
-                  (64, 32, 5, 5), pad=2, default=False),
-        conv_case("conv alexnet-conv1 11x11/4, (16,3,227,227) -> 96", (16, 3, 227, 227),
-                  (96, 3, 11, 11), stride=4),
-        conv_case("conv alexnet-conv2 5x5 pad 2 groups 2, (16,96,27,27) -> 256",
-                  (16, 96, 27, 27), (256, 48, 5, 5), pad=2, groups=2),
-        Case("lrn n=5 (paper constants), (16,96,55,55)", one_input(act, act),
-             tinyalex_op(F.lrn_forward, F.lrn_backward, ("x",), workspace=True, **lrn),
-             torch_op(_torch_functional("local_response_norm"), ("x",), size=lrn["n"],
-                      alpha=lrn["n"] * lrn["alpha"], beta=lrn["beta"], k=lrn["k"]),
-             target=0.5),
-        Case("maxpool 3/2, (16,96,55,55)", one_input(act, pooled),
-             tinyalex_op(F.maxpool2d_forward, F.maxpool2d_backward, ("x",), workspace=True,
-                         size=3, stride=2),
-             torch_op(_torch_functional("max_pool2d"), ("x",), kernel_size=3, stride=2),
-             target=1.0),
-        Case("linear 9216->4096, batch 128", linear_inputs,
-             tinyalex_op(F.linear_forward, F.linear_backward, ("x", "w", "b")),
-             torch_op(_torch_functional("linear"), ("x", "w", "b")),
-             target=1.0),
-        Case("relu, (16,96,55,55)", one_input(act, act),
-             tinyalex_op(F.relu_forward, F.relu_backward, ("x",)),
-             torch_op(_torch_functional("relu"), ("x",)), default=False),
-        Case("tanh, (16,96,55,55)", one_input(act, act),
-             tinyalex_op(F.tanh_forward, F.tanh_backward, ("x",)),
-             torch_op(_torch_functional("tanh"), ("x",)), default=False),
-        Case("dropout p=0.5 (inverted, as PyTorch), (128,4096)",
-             one_input((128, 4096), (128, 4096)),
-             tinyalex_op(lambda x: F.dropout_forward(x, 0.5, rng=np.random.default_rng(0),
-                                                     inverted=True),
-                         F.dropout_backward, ("x",)),
-             torch_op(_torch_functional("dropout"), ("x",), p=0.5, training=True),
-             default=False, check=False),
-        Case("softmax cross-entropy, (128,1000)", loss_inputs,
-             tinyalex_loss, torch_loss, default=False),
-    ]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -334,10 +115,10 @@ class Backend:
 
             torch.cuda.synchronize(self.torch_device)
 
-    def build(self, case: Case, side: str, arrays: dict) -> Side:
+    def build(self, case: Case, side: str, arrays: dict, **options) -> Side:
         if side == "tinyalex":
-            return case.tinyalex(arrays, self.xp)
-        return case.torch(arrays, self.torch_device)
+            return case.tinyalex(arrays, self.device, **options)
+        return case.torch(arrays, self.torch_device, **options)
 
 
 def time_case(case: Case, sides: dict, backend: Backend, repeat: int, warmup: int) -> dict:
@@ -362,8 +143,9 @@ def time_case(case: Case, sides: dict, backend: Backend, repeat: int, warmup: in
     return {key: statistics.median(v) for key, v in samples.items()}
 
 
-def compare(case: Case, sides: dict) -> tuple[float, float]:
-    """Largest |tinyalex - torch| over all outputs and gradients, and that over max |torch|."""
+def compare(case: Case, sides: dict, backend: Backend, arrays: dict) -> tuple[float, float]:
+    """Largest |tinyalex - torch| over all outputs and gradients, and that over max |torch|
+    (a model step: over the logits and velocities of one step of two fresh sides, dropout off)."""
     import numpy as np
 
     from tinyalex.backend import to_numpy
@@ -371,6 +153,8 @@ def compare(case: Case, sides: dict) -> tuple[float, float]:
     def as_numpy(values):
         return [a.detach().cpu().numpy() if hasattr(a, "detach") else to_numpy(a) for a in values]
 
+    if not case.split:
+        sides = {s: backend.build(case, s, arrays, check=True) for s in sides}
     ours = as_numpy(sides["tinyalex"].step())
     theirs = as_numpy(sides["torch"].step())
     worst_abs, worst_rel = 0.0, 0.0
@@ -587,17 +371,16 @@ def select(cases: list[Case], patterns: list[str]) -> list[tuple[int, Case]]:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    global USE_WORKSPACE
-    USE_WORKSPACE = not args.no_workspace
+    cases.USE_WORKSPACE = not args.no_workspace
     for name, value in thread_environment(args.threads, args.openblas_timeout).items():
         os.environ[name] = value
     sys.path.insert(0, str(REPO))  # time the tinyalex of this checkout
 
     import numpy as np
 
-    cases = _cases()
+    every_case = cases.op_cases() + step_cases()
     if args.list:
-        for i, c in enumerate(cases):
+        for i, c in enumerate(every_case):
             target = f"target <= {c.target}" if c.target else ""
             print(f"{i:2}  {'default' if c.default else '       '}  {c.name:60} {target}")
         return 0
@@ -615,7 +398,7 @@ def main(argv=None) -> int:
 
     if args.peak_of:
         index, side = args.peak_of.split(":")
-        print(json.dumps({"peak_bytes": measure_peak(cases[int(index)], side, backend, args.seed)}))
+        print(json.dumps({"peak_bytes": measure_peak(every_case[int(index)], side, backend, args.seed)}))
         return 0
 
     side_names = ["tinyalex", "torch"] if with_torch else ["tinyalex"]
@@ -623,7 +406,7 @@ def main(argv=None) -> int:
     print(f"tinyalex vs PyTorch on {backend.device}, float32, {args.threads} threads, {versions}; "
           f"median of {args.repeat} after {args.warmup} warm-up; x = tinyalex / torch; peak MB = "
           f"extra memory of one step", flush=True)
-    selected = select(cases, args.case)
+    selected = select(every_case, args.case)
     name_width = max(len(c.name) for _, c in selected)
     if not args.markdown:
         print_line(COLUMNS, name_width)
@@ -633,7 +416,7 @@ def main(argv=None) -> int:
         arrays = case.inputs(np.random.default_rng(args.seed))
         sides = {s: backend.build(case, s, arrays) for s in side_names}
         times = time_case(case, sides, backend, args.repeat, args.warmup)
-        diff = compare(case, sides) if with_torch and case.check else None
+        diff = compare(case, sides, backend, arrays) if with_torch and case.check else None
         del sides
         gc.collect()
         peaks = {} if args.no_memory else {
