@@ -1,5 +1,6 @@
-"""The convolution's fast path (a shared Workspace, cols rebuilt in backward) against the plain
-one and the defining loop, and the Workspace's promise: results never depend on call history."""
+"""The convolution's fast paths (im2col with a shared Workspace, cols rebuilt in backward; the
+rows algorithm) against the readable im2col version and the defining loop, and the Workspace's
+promise: results never depend on call history."""
 
 import numpy as np
 import pytest
@@ -9,47 +10,111 @@ from test_conv import CONFIGS, _inputs, _pair
 from tinyalex import functional as F
 from tinyalex import gradcheck
 from tinyalex.backend import to_numpy
+from tinyalex.functional.conv import choose_algorithm
+
+# The rows algorithm needs stride 1; these add pads of 0, and larger than the kernel.
+ROWS_CONFIGS = [c for c in CONFIGS if _pair(c[2]) == (1, 1)] + [
+    ((2, 6, 8, 7), (4, 3, 5, 3), 1, (2, 1), 2),
+    ((2, 3, 4, 5), (2, 3, 2, 2), 1, 3, 1),
+    ((1, 2, 6, 6), (2, 2, 3, 1), 1, (4, 0), 1),
+]
+FAST = [(algorithm, workspace) for algorithm in ("im2col", "rows") for workspace in (False, True)]
 
 
 def _tolerance(dtype):
     return dict(rtol=1e-5, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
 
 
+def _configs(algorithm):
+    return CONFIGS if algorithm == "im2col" else ROWS_CONFIGS
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("x_shape, w_shape, stride, pad, groups", CONFIGS)
-def test_workspace_matches_plain_and_loop(xp, rng, x_shape, w_shape, stride, pad, groups, dtype):
-    x, w, b = _inputs(rng, xp, x_shape, w_shape, dtype)
-    kwargs = dict(stride=stride, pad=pad, groups=groups)
-    out, cache = F.conv2d_forward(x, w, b, **kwargs)
-    fast_out, fast_cache = F.conv2d_forward(x, w, b, workspace=F.Workspace(), **kwargs)
-    assert fast_out.dtype == dtype
-    np.testing.assert_allclose(to_numpy(fast_out), to_numpy(out), **_tolerance(dtype))
-    expected = reference.conv2d(*map(to_numpy, (x, w, b)), _pair(stride), _pair(pad), groups)
-    np.testing.assert_allclose(to_numpy(fast_out), expected, **_tolerance(dtype))
-    dout = xp.asarray(rng.standard_normal(out.shape).astype(dtype))
-    for fast, plain in zip(F.conv2d_backward(dout, fast_cache), F.conv2d_backward(dout, cache)):
-        assert fast.dtype == dtype and fast.shape == plain.shape
-        np.testing.assert_allclose(to_numpy(fast), to_numpy(plain), **_tolerance(dtype))
+@pytest.mark.parametrize("algorithm, workspace", FAST)
+def test_fast_matches_naive_and_loop(xp, rng, algorithm, workspace, dtype):
+    for x_shape, w_shape, stride, pad, groups in _configs(algorithm):
+        x, w, b = _inputs(rng, xp, x_shape, w_shape, dtype)
+        kwargs = dict(stride=stride, pad=pad, groups=groups)
+        out, cache = F.conv2d_forward_naive(x, w, b, **kwargs)
+        fast_out, fast_cache = F.conv2d_forward(
+            x, w, b, workspace=F.Workspace() if workspace else None, algorithm=algorithm, **kwargs)
+        assert fast_out.dtype == dtype and fast_out.shape == out.shape
+        np.testing.assert_allclose(to_numpy(fast_out), to_numpy(out), **_tolerance(dtype))
+        expected = reference.conv2d(*map(to_numpy, (x, w, b)), _pair(stride), _pair(pad), groups)
+        np.testing.assert_allclose(to_numpy(fast_out), expected, **_tolerance(dtype))
+        dout = xp.asarray(rng.standard_normal(out.shape).astype(dtype))
+        naive = F.conv2d_backward_naive(dout, cache)
+        for fast, plain in zip(F.conv2d_backward(dout, fast_cache), naive, strict=True):
+            assert fast.dtype == dtype and fast.shape == plain.shape
+            np.testing.assert_allclose(to_numpy(fast), to_numpy(plain), **_tolerance(dtype))
 
 
-@pytest.mark.parametrize("x_shape, w_shape, stride, pad, groups", CONFIGS)
-def test_workspace_backward_matches_finite_differences(xp, rng, x_shape, w_shape, stride, pad, groups):
-    x, w, b = _inputs(rng, xp, x_shape, w_shape)
-    result = gradcheck.check_layer(F.conv2d_forward, F.conv2d_backward, x, w, b, stride=stride,
-                                   pad=pad, groups=groups, workspace=F.Workspace())
+@pytest.mark.parametrize("algorithm, workspace", FAST)
+def test_fast_backward_matches_finite_differences(xp, rng, algorithm, workspace):
+    for x_shape, w_shape, stride, pad, groups in _configs(algorithm):
+        x, w, b = _inputs(rng, xp, x_shape, w_shape)
+        result = gradcheck.check_layer(F.conv2d_forward, F.conv2d_backward, x, w, b,
+                                       stride=stride, pad=pad, groups=groups,
+                                       workspace=F.Workspace() if workspace else None,
+                                       algorithm=algorithm)
+        assert result.max_error <= 1e-6, (x_shape, w_shape, result)
+
+
+def test_naive_backward_matches_finite_differences(xp, rng):
+    x, w, b = _inputs(rng, xp, (2, 4, 7, 6), (6, 2, 3, 2))
+    result = gradcheck.check_layer(F.conv2d_forward_naive, F.conv2d_backward_naive, x, w, b,
+                                   stride=(2, 1), pad=1, groups=2)
     assert result.max_error <= 1e-6, result
 
 
-def test_layers_sharing_a_workspace_do_not_disturb_each_other(xp, rng):
+@pytest.mark.parametrize("algorithm", ["im2col", "rows"])
+def test_skipping_the_input_gradient(xp, rng, algorithm):
+    x, w, b = _inputs(rng, xp, (2, 4, 7, 7), (6, 2, 3, 3))
+    out, cache = F.conv2d_forward(x, w, b, pad=1, groups=2, algorithm=algorithm)
+    dout = xp.asarray(rng.standard_normal(out.shape))
+    dx, dw, db = F.conv2d_backward(dout, cache)
+    skipped = F.conv2d_backward(dout, cache, input_grad=False)
+    assert skipped[0] is None
+    np.testing.assert_array_equal(to_numpy(skipped[1]), to_numpy(dw))
+    np.testing.assert_array_equal(to_numpy(skipped[2]), to_numpy(db))
+
+
+def test_the_automatic_choice():
+    """rows for the stride-1 layers with many channels; im2col for the first layers (3 input
+    channels, or stride 4)."""
+    assert choose_algorithm((32, 3, 5, 5), 1, 1) == "im2col"  # Figure 1's conv1
+    assert choose_algorithm((32, 32, 5, 5), 1, 1) == "rows"
+    assert choose_algorithm((64, 32, 5, 5), 1, 1) == "rows"
+    assert choose_algorithm((96, 3, 11, 11), 4, 1) == "im2col"  # AlexNet's conv1
+    for w_shape, groups in [((256, 48, 5, 5), 2), ((384, 256, 3, 3), 1), ((384, 192, 3, 3), 2),
+                            ((256, 192, 3, 3), 2)]:
+        assert choose_algorithm(w_shape, 1, groups) == "rows"
+    assert choose_algorithm((32, 32, 5, 5), (1, 2), 1) == "im2col"
+
+
+def test_bad_algorithm(xp, rng):
+    x, w, b = _inputs(rng, xp, (1, 2, 6, 6), (2, 2, 3, 3))
+    with pytest.raises(ValueError, match="conv2d_forward: the rows algorithm needs stride 1"):
+        F.conv2d_forward(x, w, b, stride=2, algorithm="rows")
+    with pytest.raises(ValueError, match="algorithm must be one of"):
+        F.conv2d_forward(x, w, b, algorithm="fft")
+    _, cache = F.conv2d_forward_naive(x, w, b)
+    with pytest.raises(ValueError, match=r"conv2d_backward_naive: dout must have shape \(1, 2, 4, 4\)"):
+        F.conv2d_backward_naive(xp.zeros((1, 2, 4, 5)), cache)
+
+
+@pytest.mark.parametrize("algorithm", ["im2col", "rows"])
+def test_layers_sharing_a_workspace_do_not_disturb_each_other(xp, rng, algorithm):
     """Two convolutions and a pooling (and an LRN in float32) share one workspace, their passes
     interleaved as in a network; every result equals the one computed without a workspace."""
     ws = F.Workspace()
     x1, w1, b1 = _inputs(rng, xp, (2, 4, 11, 11), (6, 2, 3, 3))
     x2, w2, b2 = _inputs(rng, xp, (2, 6, 5, 5), (8, 3, 5, 5))
     x3 = xp.asarray(rng.standard_normal((2, 5, 9, 9)).astype(np.float32))
-    a, cache_a = F.conv2d_forward(x1, w1, b1, pad=1, groups=2, workspace=ws)
+    conv = dict(workspace=ws, algorithm=algorithm)
+    a, cache_a = F.conv2d_forward(x1, w1, b1, pad=1, groups=2, **conv)
     p, cache_p = F.maxpool2d_forward(a, 3, 2, workspace=ws)
-    c, cache_c = F.conv2d_forward(x2, w2, b2, stride=2, pad=2, groups=2, workspace=ws)
+    c, cache_c = F.conv2d_forward(x2, w2, b2, pad=2, groups=2, **conv)
     n, cache_n = F.lrn_forward(x3, alpha=1.0, workspace=ws)
     douts = [xp.asarray(rng.standard_normal(o.shape).astype(o.dtype)) for o in (a, p, c, n)]
     grads_n = F.lrn_backward(douts[3], cache_n)
@@ -60,14 +125,27 @@ def test_layers_sharing_a_workspace_do_not_disturb_each_other(xp, rng):
     for buffer in ws._buffers.values():  # scribble over the scratch: no result may change
         buffer.fill(np.nan)
 
-    a0, ca = F.conv2d_forward(x1, w1, b1, pad=1, groups=2)
+    plain = dict(algorithm=algorithm)
+    a0, ca = F.conv2d_forward(x1, w1, b1, pad=1, groups=2, **plain)
     p0, cp = F.maxpool2d_forward(a0, 3, 2)
-    c0, cc = F.conv2d_forward(x2, w2, b2, stride=2, pad=2, groups=2)
+    c0, cc = F.conv2d_forward(x2, w2, b2, pad=2, groups=2, **plain)
     n0, cn = F.lrn_forward(x3, alpha=1.0)
     expected = [a0, p0, c0, n0, F.lrn_backward(douts[3], cn), *F.conv2d_backward(douts[2], cc),
                 F.maxpool2d_backward(douts[1], cp), *F.conv2d_backward(douts[0], ca)]
     for got, want in zip(results, expected, strict=True):
-        np.testing.assert_allclose(to_numpy(got), to_numpy(want), **_tolerance(want.dtype))
+        np.testing.assert_array_equal(to_numpy(got), to_numpy(want))
+
+
+@pytest.mark.parametrize("algorithm", ["im2col", "rows"])
+def test_no_result_is_a_view_of_the_workspace(xp, rng, algorithm):
+    """One image and no padding: where a transposed copy would already be contiguous."""
+    ws = F.Workspace()
+    x, w, b = _inputs(rng, xp, (1, 2, 5, 5), (1, 2, 3, 3))
+    out, cache = F.conv2d_forward(x, w, b, workspace=ws, algorithm=algorithm)
+    results = [out, *F.conv2d_backward(xp.ones_like(out), cache)]
+    for result in results:
+        for buffer in ws._buffers.values():
+            assert not xp.shares_memory(result, buffer)
 
 
 def test_workspace_reuses_grows_and_separates_dtypes(xp):
@@ -86,11 +164,13 @@ def test_workspace_reuses_grows_and_separates_dtypes(xp):
     assert ws.nbytes == 0
 
 
-def test_cached_cols_only_without_a_workspace(xp, rng):
-    """The memory trade-off: the plain path keeps cols for backward, the workspace path keeps
-    nothing larger than the input."""
+@pytest.mark.parametrize("algorithm, size", [("im2col", 3 * 9 * 2 * 81), ("rows", 3 * 3 * 11 * 2 * 9)])
+def test_copies_are_cached_only_without_a_workspace(xp, rng, algorithm, size):
+    """The memory trade-off: the plain path keeps its copies of the input (im2col's cols, or the
+    rows algorithm's width copies) for backward; the workspace path keeps nothing larger than
+    the input."""
     x, w, b = _inputs(rng, xp, (2, 3, 9, 9), (4, 3, 3, 3))
-    _, cache = F.conv2d_forward(x, w, b, pad=1)
-    _, fast_cache = F.conv2d_forward(x, w, b, pad=1, workspace=F.Workspace())
-    assert cache.cols is not None and cache.cols.size == 3 * 9 * 2 * 81
-    assert fast_cache.cols is None
+    _, cache = F.conv2d_forward(x, w, b, pad=1, algorithm=algorithm)
+    _, fast_cache = F.conv2d_forward(x, w, b, pad=1, workspace=F.Workspace(), algorithm=algorithm)
+    assert cache.saved is not None and cache.saved.size == size
+    assert fast_cache.saved is None

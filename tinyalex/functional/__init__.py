@@ -22,11 +22,13 @@ together:
 
 | fast (call this)       | readable (read this)         | the trick                          |
 | ---------------------- | ---------------------------- | ---------------------------------- |
+| ``conv2d_forward``     | ``conv2d_forward_naive``     | stride 1: the rows algorithm, KW   |
+| ``conv2d_backward``    | ``conv2d_backward_naive``    | copies and fatter products (``conv_rows``) |
 | ``maxpool2d_forward``  | ``maxpool2d_forward_naive``  | rows first, then columns: 2*size   |
 | ``maxpool2d_backward`` | ``maxpool2d_backward_naive`` | steps, not size*size               |
 
-The convolution is im2col plus one matrix product either way; its readable parts are the public
-``im2col`` and ``col2im``.
+The readable convolution is im2col plus one matrix product (its parts are the public ``im2col``
+and ``col2im``); the fast one uses the same for strided layers and first layers.
 
 Workspace. ``conv2d_forward``, ``maxpool2d_forward`` and ``lrn_forward`` take an optional
 ``workspace=Workspace()`` that holds their large temporaries from one call to the next (a new
@@ -38,7 +40,15 @@ convolution it trades a second im2col for memory (see "Speed and memory" in ``co
 """
 
 from .activations import relu_backward, relu_forward, tanh_backward, tanh_forward
-from .conv import col2im, conv2d_backward, conv2d_forward, conv_output_size, im2col
+from .conv import (
+    col2im,
+    conv2d_backward,
+    conv2d_backward_naive,
+    conv2d_forward,
+    conv2d_forward_naive,
+    conv_output_size,
+    im2col,
+)
 from .dropout import dropout_backward, dropout_forward, dropout_mask
 from .linear import linear_backward, linear_forward
 from .loss import log_softmax, softmax, softmax_cross_entropy
@@ -55,7 +65,9 @@ __all__ = [
     "channel_window_sum",
     "col2im",
     "conv2d_backward",
+    "conv2d_backward_naive",
     "conv2d_forward",
+    "conv2d_forward_naive",
     "conv_output_size",
     "dropout_backward",
     "dropout_forward",

@@ -1,4 +1,4 @@
-"""Convolution by im2col (paper §3.5), with the grouped convolutions of the two GPUs (§3.2).
+"""Convolution (paper §3.5), with the grouped convolutions of the two GPUs (§3.2), by im2col.
 
 A 2-D convolution (really a cross-correlation, as in every deep-learning library) of an input
 ``x`` of shape ``(N, C, H, W)`` with ``F`` kernels ``w`` of shape ``(F, C/G, KH, KW)`` is
@@ -27,16 +27,27 @@ The backward pass is the same product transposed:
 Both im2col and col2im loop over the KH*KW kernel offsets only; each step moves one strided slice
 of the whole batch, so the same code runs fast on NumPy and CuPy (and needs no ``add.at``).
 
+Two implementations, with the same results up to rounding:
+
+* ``conv2d_forward_naive`` / ``conv2d_backward_naive``, the one to read: the formulas above,
+  with ``im2col`` and ``col2im``.
+* ``conv2d_forward`` / ``conv2d_backward``, the one the layers use, runs one of two algorithms
+  (``algorithm=``; ``"auto"`` asks ``choose_algorithm``): im2col as above, for strided layers
+  and first layers with 3 input channels, or, for the other stride-1 layers, the "rows"
+  algorithm of ``conv_rows``, which copies the input KW times instead of KH*KW times and runs
+  products OpenBLAS is faster on.
+
 Speed and memory. The column matrix is big: KH*KW copies of the input (92 MB for the Figure-1
 net's second convolution at batch 128, 224 MB for AlexNet's conv2 at batch 32), so where it
 lives matters more than how it is computed:
 
-* without a workspace (the default), the forward pass keeps ``cols`` in its cache for the
-  backward pass: no work is done twice, but every layer holds its own ``cols`` until backward;
-* with a ``Workspace``, ``cols`` and every other temporary are written into buffers that all
-  layers share and that are never paged in again; the backward pass then rebuilds ``cols`` (one
-  more im2col, a plain copy) and reuses the same buffer for ``dcols``, so the whole network holds
-  one column matrix at a time.
+* without a workspace (the default), the forward pass keeps ``cols`` (or the rows algorithm's
+  width copies) in its cache for the backward pass: no work is done twice, but every layer
+  holds its own copies until backward;
+* with a ``Workspace``, the copies and every other temporary are written into buffers that all
+  layers share and that are never paged in again; the backward pass then rebuilds them (a plain
+  copy) and reuses the same buffers for the input gradient, so the whole network holds one set
+  at a time.
 
 Measured on a 2-core CPU (benchmarks/compare_torch.py): with a workspace one step needs about
 half the extra memory (AlexNet's conv2 at batch 16: 141 MB instead of 247 MB), and its time is
@@ -49,7 +60,7 @@ from __future__ import annotations
 import typing
 
 from ..backend import get_array_module
-from . import _checks
+from . import _checks, conv_rows
 from .workspace import Workspace, scratch
 
 
@@ -103,8 +114,9 @@ def _col2im(cols, x_shape, kh, kw, sh, sw, ph, pw, workspace):
     for i in range(kh):
         for j in range(kw):
             _windows(xpad, i, j, sh, sw, oh, ow)[...] += cols[:, i, j]
-    xp = get_array_module(cols)
-    return xp.ascontiguousarray(xpad[:, :, ph : ph + h, pw : pw + w].transpose(1, 0, 2, 3))
+    dx = get_array_module(cols).empty(x_shape, dtype=cols.dtype)  # never a view of xpad
+    dx[...] = xpad[:, :, ph : ph + h, pw : pw + w].transpose(1, 0, 2, 3)
+    return dx
 
 
 def im2col(x, kh: int, kw: int, stride=1, pad=0):
@@ -137,32 +149,14 @@ def col2im(cols, x_shape, kh: int, kw: int, stride=1, pad=0):
     return _col2im(cols.reshape(c, kh, kw, n, oh, ow), x_shape, kh, kw, sh, sw, ph, pw, None)
 
 
-class _ConvCache(typing.NamedTuple):
-    x: object
-    w: object
-    cols: object  # im2col(x) as (C, KH, KW, N, OH, OW), or None: rebuilt in the workspace
-    geometry: tuple  # sh, sw, ph, pw, oh, ow
-    groups: int
-    workspace: Workspace | None
-
-
-def conv2d_forward(x, w, b, stride=1, pad=0, groups: int = 1, workspace: Workspace | None = None):
-    """2-D convolution (paper §3.5; grouped, §3.2). See the module docstring for the formula.
-
-    x: ``(N, C, H, W)``; w: ``(F, C/groups, KH, KW)``; b: ``(F,)``; ``stride`` and ``pad`` an int
-    or a ``(vertical, horizontal)`` pair. Returns ``out`` of shape ``(N, F, OH, OW)`` with
-    ``OH = (H + 2*ph - KH) // sh + 1`` (likewise ``OW``), and the cache for ``conv2d_backward``.
-    ``workspace``: an optional ``Workspace`` for the temporaries (same results; see "Speed and
-    memory" in the module docstring); the backward pass uses it too.
-    """
-    op = "conv2d_forward"
+def _check_conv(op, x, w, b, stride, pad, groups):
+    """Check the arguments of a convolution; return ``groups`` and ``(sh, sw, ph, pw, OH, OW)``."""
     _checks.ndim(op, "x", x, 4, "(N, C, H, W)")
     _checks.ndim(op, "w", w, 4, "(F, C/groups, KH, KW)")
     _checks.ndim(op, "b", b, 1, "(F,)")
     _checks.floating(op, ("x", x), ("w", w), ("b", b))
     groups = _checks.positive_int(op, "groups", groups)
-    n, c, _, _ = x.shape
-    f, cg, kh, kw = w.shape
+    c, f, cg = x.shape[1], w.shape[0], w.shape[1]
     if c % groups or f % groups:
         raise ValueError(
             f"{op}: channels C={c} and kernels F={f} must both be divisible by groups={groups}"
@@ -173,33 +167,122 @@ def conv2d_forward(x, w, b, stride=1, pad=0, groups: int = 1, workspace: Workspa
             f"C={c} channels in {groups} group(s), i.e. {c // groups} per group"
         )
     _checks.same_shape(op, "b", b, (f,))
-    geometry = _geometry(op, x.shape, kh, kw, stride, pad)
-    oh, ow = geometry[4:]
+    return groups, _geometry(op, x.shape, w.shape[2], w.shape[3], stride, pad)
 
+
+# ----------------------------------------------------------------------------------------------
+# The readable version: im2col, one product per group, col2im
+
+
+def conv2d_forward_naive(x, w, b, stride=1, pad=0, groups: int = 1):
+    """2-D convolution by im2col, the version to read (same arguments and results as
+    ``conv2d_forward``, which is faster): ``out_g = w_g @ cols_g``, plus the bias."""
+    groups, geometry = _check_conv("conv2d_forward_naive", x, w, b, stride, pad, groups)
+    n = x.shape[0]
+    f, cg, kh, kw = w.shape
+    oh, ow = geometry[4:]
+    cols = im2col(x, kh, kw, stride, pad).reshape(groups, cg * kh * kw, n * oh * ow)
+    out = w.reshape(groups, f // groups, cg * kh * kw) @ cols  # (G, F/G, N*OH*OW)
+    out = out.reshape(f, n, oh, ow).transpose(1, 0, 2, 3) + b.reshape(1, f, 1, 1)
+    return out, (x.shape, w, cols, stride, pad, out.shape)
+
+
+def conv2d_backward_naive(dout, cache):
+    """Gradients of ``conv2d_forward_naive``: ``dw_g = dout_g @ cols_g^T``,
+    ``dx = col2im(w_g^T @ dout_g)``, ``db`` = the sum of ``dout`` over images and positions."""
+    x_shape, w, cols, stride, pad, out_shape = cache
+    groups, rows, pixels = cols.shape
+    f, _, kh, kw = w.shape
+    _checks.dout_like("conv2d_backward_naive", dout, out_shape, w.dtype)
+    dout_g = dout.transpose(1, 0, 2, 3).reshape(groups, f // groups, pixels)
+    dw = (dout_g @ cols.transpose(0, 2, 1)).reshape(w.shape)
+    db = dout.sum(axis=(0, 2, 3))
+    dcols = w.reshape(groups, f // groups, rows).transpose(0, 2, 1) @ dout_g
+    dx = col2im(dcols.reshape(groups * rows, pixels), x_shape, kh, kw, stride, pad)
+    return dx, dw, db
+
+
+# ----------------------------------------------------------------------------------------------
+# The fast version: im2col or rows, temporaries in the workspace
+
+
+ALGORITHMS = ("auto", "im2col", "rows")
+
+
+def choose_algorithm(w_shape, stride, groups: int) -> str:
+    """``"rows"`` for a stride-1 convolution whose rows product has an inner dimension
+    ``C/G*KW`` at least a third of ``KH*F/G`` (else its product ``Y`` dwarfs the copies it saves:
+    a first layer with 3 channels); ``"im2col"`` otherwise."""
+    f, cg, kh, kw = w_shape
+    if _checks.pair("conv", "stride", stride, minimum=1) != (1, 1):
+        return "im2col"
+    return "rows" if 3 * cg * kw >= kh * (f // groups) else "im2col"
+
+
+class _ConvCache(typing.NamedTuple):
+    x: object
+    w: object
+    saved: object  # im2col's cols, or rows's width copies; None: rebuilt in the workspace
+    geometry: tuple  # sh, sw, ph, pw, oh, ow
+    groups: int
+    algorithm: str
+    workspace: Workspace | None
+
+
+def conv2d_forward(x, w, b, stride=1, pad=0, groups: int = 1, workspace: Workspace | None = None,
+                   algorithm: str = "auto"):
+    """2-D convolution (paper §3.5; grouped, §3.2). See the module docstring for the formula.
+
+    x: ``(N, C, H, W)``; w: ``(F, C/groups, KH, KW)``; b: ``(F,)``; ``stride`` and ``pad`` an int
+    or a ``(vertical, horizontal)`` pair. Returns ``out`` of shape ``(N, F, OH, OW)`` with
+    ``OH = (H + 2*ph - KH) // sh + 1`` (likewise ``OW``), and the cache for ``conv2d_backward``.
+    ``workspace``: an optional ``Workspace`` for the temporaries (same results; see "Speed and
+    memory" in the module docstring); the backward pass uses it too. ``algorithm``: ``"im2col"``,
+    ``"rows"`` (stride 1 only; see ``conv_rows``) or ``"auto"`` (``choose_algorithm``).
+    """
+    op = "conv2d_forward"
+    groups, geometry = _check_conv(op, x, w, b, stride, pad, groups)
+    if algorithm not in ALGORITHMS:
+        raise ValueError(f"{op}: algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
+    if algorithm == "auto":
+        algorithm = choose_algorithm(w.shape, geometry[:2], groups)
+    if algorithm == "rows" and geometry[:2] != (1, 1):
+        raise ValueError(f"{op}: the rows algorithm needs stride 1, got {geometry[:2]}")
+    n = x.shape[0]
+    f, cg, kh, kw = w.shape
+    sh, sw, ph, pw, oh, ow = geometry
     xp = get_array_module(x, w, b)
-    cols = _im2col(x, kh, kw, *geometry, workspace)
-    y = scratch(workspace, "conv_out", (groups, f // groups, n * oh * ow), x)
-    xp.matmul(w.reshape(groups, f // groups, cg * kh * kw),
-              cols.reshape(groups, cg * kh * kw, n * oh * ow), out=y)
     out = xp.empty((n, f, oh, ow), dtype=x.dtype)
-    xp.add(y.reshape(f, n, oh, ow).transpose(1, 0, 2, 3), b.reshape(1, f, 1, 1), out=out)
-    kept = cols if workspace is None else None
-    return out, _ConvCache(x, w, kept, geometry, groups, workspace)
+    if algorithm == "rows":
+        y, saved = conv_rows.rows_conv(x.transpose(1, 2, 0, 3), w, (ph, pw), (oh, ow), groups,
+                                       workspace)
+        xp.add(y.transpose(2, 0, 1, 3), b.reshape(1, f, 1, 1), out=out)
+    else:
+        saved = _im2col(x, kh, kw, *geometry, workspace)
+        y = scratch(workspace, "conv_out", (groups, f // groups, n * oh * ow), x)
+        xp.matmul(w.reshape(groups, f // groups, cg * kh * kw),
+                  saved.reshape(groups, cg * kh * kw, n * oh * ow), out=y)
+        xp.add(y.reshape(f, n, oh, ow).transpose(1, 0, 2, 3), b.reshape(1, f, 1, 1), out=out)
+    kept = saved if workspace is None else None
+    return out, _ConvCache(x, w, kept, geometry, groups, algorithm, workspace)
 
 
 def conv2d_backward(dout, cache, input_grad: bool = True):
     """Gradients of ``conv2d_forward``: returns ``dx (N, C, H, W), dw (F, C/G, KH, KW), db (F,)``.
 
     With ``dout`` reshaped per group to ``(F/G, N*OH*OW)``: ``dw_g = dout_g @ cols_g^T``,
-    ``dx = col2im(w_g^T @ dout_g)`` and ``db`` sums ``dout`` over images and positions.
+    ``dx = col2im(w_g^T @ dout_g)`` and ``db`` sums ``dout`` over images and positions (the
+    rows algorithm computes the same sums its own way; see ``conv_rows``).
     ``input_grad=False`` skips ``dx`` (returned as ``None``): a network's first layer needs no
     gradient of the images it is fed, and ``dx`` costs a product and a col2im.
     """
-    x, w, cols, geometry, groups, workspace = cache
+    x, w, saved, geometry, groups, algorithm, workspace = cache
     f, cg, kh, kw = w.shape
     n, c, _, _ = x.shape
-    oh, ow = geometry[4:]
+    sh, sw, ph, pw, oh, ow = geometry
     _checks.dout_like("conv2d_backward", dout, (n, f, oh, ow), w.dtype)
+    if algorithm == "rows":
+        return _rows_backward(dout, cache, input_grad)
     rows, pixels = cg * kh * kw, n * oh * ow
 
     xp = get_array_module(dout, w)
@@ -207,8 +290,7 @@ def conv2d_backward(dout, cache, input_grad: bool = True):
     xp.copyto(dout_g, dout.transpose(1, 0, 2, 3))
     dout_g = dout_g.reshape(groups, f // groups, pixels)
     db = dout_g.sum(axis=2).reshape(f)
-    if cols is None:
-        cols = _im2col(x, kh, kw, *geometry, workspace)
+    cols = saved if saved is not None else _im2col(x, kh, kw, *geometry, workspace)
     # dw_g = dout_g @ cols_g^T, computed as (cols_g @ dout_g^T)^T: the same numbers, 10-25% faster
     # here, as OpenBLAS does better with the C/G*KH*KW rows, not the F/G kernels, as the rows of
     # the product (see linear_forward).
@@ -220,4 +302,24 @@ def conv2d_backward(dout, cache, input_grad: bool = True):
     dcols = scratch(workspace, "cols", (groups, rows, pixels), dout)
     xp.matmul(w.reshape(groups, f // groups, rows).transpose(0, 2, 1), dout_g, out=dcols)
     dx = _col2im(dcols.reshape(c, kh, kw, n, oh, ow), x.shape, kh, kw, *geometry[:4], workspace)
+    return dx, dw, db
+
+
+def _rows_backward(dout, cache, input_grad):
+    x, w, xw, (_, _, ph, pw, oh, ow), groups, _, workspace = cache
+    n, _, h, wd = x.shape
+    f, _, kh, kw = w.shape
+    xp = get_array_module(dout, w)
+    dout_t = scratch(workspace, "rows_dout", (f, oh, n, ow), dout)
+    xp.copyto(dout_t, dout.transpose(1, 2, 0, 3))  # the (C, H, N, W) layout rows works in
+    db = dout_t.sum(axis=(1, 2, 3))
+    if xw is None:
+        xw = conv_rows.width_copies(x.transpose(1, 2, 0, 3), kh, kw, ph, pw, oh, ow, workspace)
+    dw = conv_rows.kernel_gradient(xw, dout_t, kh, groups)
+    if not input_grad:
+        return None, dw, db
+    dx_t, _ = conv_rows.rows_conv(dout_t, conv_rows.flipped(w, groups), (kh - 1 - ph, kw - 1 - pw),
+                                  (h, wd), groups, workspace)
+    dx = xp.empty(x.shape, dtype=dout.dtype)  # never a view of the workspace
+    dx[...] = dx_t.transpose(2, 0, 1, 3)
     return dx, dw, db

@@ -1,0 +1,122 @@
+"""The "rows" convolution: a stride-1 convolution with fewer copies and fatter matrix products
+than im2col (the algorithm ``conv2d_forward`` picks for the Figure-1 net's conv2 and conv3 and
+AlexNet's conv2 to conv5; ``conv.py`` has the definitions and the readable version).
+
+im2col copies every pixel ``KH*KW`` times. This copies it only ``KW`` times, once per kernel
+column ``j`` (a "width-only" im2col of every padded row ``y``, ``Hp = OH + KH - 1`` of them):
+
+    xw[(c, j), (y, n, q)] = xpad[n, c, y, q + j]                     (C*KW, Hp*N*OW)
+
+and multiplies it by the kernels with every kernel row ``i`` stacked as rows of one matrix:
+
+    Y[(i, f), (y, n, q)] = sum_{c, j} w[f, c, i, j] * xw[(c, j), (y, n, q)]    (KH*F, Hp*N*OW)
+
+Kernel row ``i`` of output row ``p`` reads input row ``p + i``, so the convolution is the sum of
+``KH`` shifted slices of ``Y``, each a contiguous block of memory:
+
+    out[f, p, n, q] = b[f] + sum_i Y[(i, f), (p + i, n, q)]
+
+Why faster: the copies are ``KW`` instead of ``KH*KW`` times the input, and the product's inner
+dimensions are ``KH*F`` and ``C*KW`` (160 and 160 for a 5x5 layer with 32 channels and kernels)
+instead of ``F`` and ``C*KH*KW`` (32 and 800): OpenBLAS runs such a product about twice as fast
+per operation. It computes ``Hp/OH`` times the necessary products (the ``KH - 1`` extra input
+rows; 19/15 for the Figure-1 net's conv2), and ``Y`` is ``KH*F / (C*KW)`` times the size of
+``xw``, so a first layer with 3 input channels is better off with im2col.
+
+The backward pass:
+
+* ``dw[f, c, i, j] = sum_{y, n, q} xw[(c, j), (p + i, n, q)] * dout[f, p, n, q]``: one product
+  per kernel row ``i``, over the rows of ``xw`` that row ``i`` of the kernel read;
+* ``dx`` is the convolution of ``dout`` with the kernels flipped in both directions and with
+  input and output channels swapped, padded by ``KH - 1 - ph`` and ``KW - 1 - pw`` (a pixel gets
+  the gradient of every output whose window covered it): the same rows algorithm again.
+
+Groups: group ``g``'s kernels see channels ``g*C/G .. (g+1)*C/G - 1``, which are rows of ``xw``
+in one block, so every product is one batched product over the groups.
+"""
+
+from __future__ import annotations
+
+from ..backend import get_array_module
+from .workspace import scratch
+
+
+def width_copies(src, kh: int, kw: int, ph: int, pw: int, oh: int, ow: int, workspace):
+    """``xw[c, j, y, n, q] = src[c, y - ph, n, q + j - pw]`` (zero outside ``src``).
+
+    src: ``(C, H, N, W)``, any strides. Returns ``xw`` of shape ``(C, KW, OH + KH - 1, N, OW)``;
+    negative pads crop ``src``.
+    """
+    c, h, n, w = src.shape
+    rows = oh + kh - 1
+    xw = scratch(workspace, "rows_x", (c, kw, rows, n, ow), src)
+    top, bottom = max(0, ph), min(rows, ph + h)  # rows y that read a row of src
+    xw[:, :, :top] = 0
+    xw[:, :, bottom:] = 0
+    for j in range(kw):
+        left, right = max(0, pw - j), min(ow, w + pw - j)  # columns q that read a column of src
+        xw[:, j, top:bottom, :, :left] = 0
+        xw[:, j, top:bottom, :, right:] = 0
+        xw[:, j, top:bottom, :, left:right] = src[:, top - ph : bottom - ph, :,
+                                                  left + j - pw : right + j - pw]
+    return xw
+
+
+def _kernel_rows(w, groups: int):
+    """``w (F, C/G, KH, KW)`` as ``(G, KH*F/G, C/G*KW)``: row ``(i, f)``, column ``(c, j)``."""
+    f, cg, kh, kw = w.shape
+    xp = get_array_module(w)
+    rows = w.reshape(groups, f // groups, cg, kh, kw).transpose(0, 3, 1, 2, 4)
+    return xp.ascontiguousarray(rows).reshape(groups, kh * (f // groups), cg * kw)
+
+
+def rows_conv(src, w, pad: tuple, out_size: tuple, groups: int, workspace):
+    """The convolution of ``src (C, H, N, W)`` with ``w``, stride 1, as ``(F, OH, N, OW)``, and
+    the width copies ``xw`` it made (a view of the workspace if there is one)."""
+    c, h, n, _ = src.shape
+    f, cg, kh, kw = w.shape
+    (ph, pw), (oh, ow) = pad, out_size
+    xp = get_array_module(src, w)
+    xw = width_copies(src, kh, kw, ph, pw, oh, ow, workspace)
+    rows = oh + kh - 1
+    y = scratch(workspace, "rows_y", (groups, kh * (f // groups), rows * n * ow), src)
+    xp.matmul(_kernel_rows(w, groups), xw.reshape(groups, cg * kw, rows * n * ow), out=y)
+    y = y.reshape(groups, kh, f // groups, rows, n, ow)
+    out = scratch(workspace, "rows_out", (groups, f // groups, oh, n, ow), src)
+    if kh == 1:
+        xp.copyto(out, y[:, 0, :, :oh])
+    else:
+        xp.add(y[:, 0, :, 0:oh], y[:, 1, :, 1 : 1 + oh], out=out)
+        for i in range(2, kh):
+            out += y[:, i, :, i : i + oh]
+    return out.reshape(f, oh, n, ow), xw
+
+
+def kernel_gradient(xw, dout_t, kh: int, groups: int):
+    """``dw (F, C/G, KH, KW)`` from the width copies ``xw (C, KW, OH+KH-1, N, OW)`` of the input
+    and ``dout_t (F, OH, N, OW)``: one batched product per kernel row."""
+    c, kw, rows, n, ow = xw.shape
+    f, oh = dout_t.shape[:2]
+    fg, cg = f // groups, c // groups
+    xp = get_array_module(xw, dout_t)
+    xw_g = xw.reshape(groups, cg * kw, rows, n * ow)
+    dout_g = dout_t.reshape(groups, fg, oh * n * ow).transpose(0, 2, 1)
+    # One product per kernel row, each (C/G*KW, F/G), rather than one product of xw with the
+    # (KH*F/G)-column matrix of dout shifted by every i (zeros elsewhere): the same speed on a
+    # quiet machine, but when other programs held a core the single product, whose many columns
+    # make OpenBLAS's two threads wait for each other at every block of the long sum over
+    # pixels, ran 25-35 times slower (measured for the Figure-1 net's conv2 and conv3).
+    dwt = xp.empty((kh, groups, cg * kw, fg), dtype=xw.dtype)
+    for i in range(kh):
+        xp.matmul(xw_g[:, :, i : i + oh].reshape(groups, cg * kw, oh * n * ow), dout_g, out=dwt[i])
+    dwt = dwt.reshape(kh, groups, cg, kw, fg).transpose(1, 4, 2, 0, 3)
+    return xp.ascontiguousarray(dwt).reshape(f, cg, kh, kw)
+
+
+def flipped(w, groups: int):
+    """The kernels of the input gradient: ``w`` flipped in both directions, input and output
+    channels swapped within each group, ``(C, F/G, KH, KW)``."""
+    f, cg, kh, kw = w.shape
+    xp = get_array_module(w)
+    swapped = w.reshape(groups, f // groups, cg, kh, kw).transpose(0, 2, 1, 3, 4)
+    return xp.ascontiguousarray(swapped[..., ::-1, ::-1]).reshape(groups * cg, f // groups, kh, kw)
