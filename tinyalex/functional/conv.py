@@ -94,11 +94,11 @@ def _im2col(x, kh, kw, sh, sw, ph, pw, oh, ow, workspace):
     n, c, h, w = x.shape
     source = x.transpose(1, 0, 2, 3)  # channels first, so that each copy writes whole rows of cols
     if ph or pw:
-        xpad = scratch(workspace, "xpad", (c, n, h + 2 * ph, w + 2 * pw), x)
+        xpad = scratch(workspace, "scratch", (c, n, h + 2 * ph, w + 2 * pw), x)
         xpad.fill(0)
         xpad[:, :, ph : ph + h, pw : pw + w] = source
         source = xpad
-    cols = scratch(workspace, "cols", (c, kh, kw, n, oh, ow), x)
+    cols = scratch(workspace, "copies", (c, kh, kw, n, oh, ow), x)
     for i in range(kh):
         for j in range(kw):
             cols[:, i, j] = _windows(source, i, j, sh, sw, oh, ow)
@@ -109,7 +109,7 @@ def _col2im(cols, x_shape, kh, kw, sh, sw, ph, pw, workspace):
     """col2im of ``cols`` shaped ``(C, kh, kw, N, OH, OW)``; returns a new ``(N, C, H, W)`` array."""
     n, c, h, w = x_shape
     oh, ow = cols.shape[4:]
-    xpad = scratch(workspace, "xpad", (c, n, h + 2 * ph, w + 2 * pw), cols)
+    xpad = scratch(workspace, "scratch", (c, n, h + 2 * ph, w + 2 * pw), cols)
     xpad.fill(0)
     for i in range(kh):
         for j in range(kw):
@@ -259,7 +259,7 @@ def conv2d_forward(x, w, b, stride=1, pad=0, groups: int = 1, workspace: Workspa
         xp.add(y.transpose(2, 0, 1, 3), b.reshape(1, f, 1, 1), out=out)
     else:
         saved = _im2col(x, kh, kw, *geometry, workspace)
-        y = scratch(workspace, "conv_out", (groups, f // groups, n * oh * ow), x)
+        y = scratch(workspace, "product", (groups, f // groups, n * oh * ow), x)
         xp.matmul(w.reshape(groups, f // groups, cg * kh * kw),
                   saved.reshape(groups, cg * kh * kw, n * oh * ow), out=y)
         xp.add(y.reshape(f, n, oh, ow).transpose(1, 0, 2, 3), b.reshape(1, f, 1, 1), out=out)
@@ -286,7 +286,7 @@ def conv2d_backward(dout, cache, input_grad: bool = True):
     rows, pixels = cg * kh * kw, n * oh * ow
 
     xp = get_array_module(dout, w)
-    dout_g = scratch(workspace, "conv_out", (f, n, oh, ow), dout)
+    dout_g = scratch(workspace, "product", (f, n, oh, ow), dout)  # y is gone
     xp.copyto(dout_g, dout.transpose(1, 0, 2, 3))
     dout_g = dout_g.reshape(groups, f // groups, pixels)
     db = dout_g.sum(axis=2).reshape(f)
@@ -299,7 +299,7 @@ def conv2d_backward(dout, cache, input_grad: bool = True):
     if not input_grad:
         return None, dw, db
     # cols is used up: with a workspace, dcols takes over its buffer.
-    dcols = scratch(workspace, "cols", (groups, rows, pixels), dout)
+    dcols = scratch(workspace, "copies", (groups, rows, pixels), dout)
     xp.matmul(w.reshape(groups, f // groups, rows).transpose(0, 2, 1), dout_g, out=dcols)
     dx = _col2im(dcols.reshape(c, kh, kw, n, oh, ow), x.shape, kh, kw, *geometry[:4], workspace)
     return dx, dw, db
@@ -310,7 +310,7 @@ def _rows_backward(dout, cache, input_grad):
     n, _, h, wd = x.shape
     f, _, kh, kw = w.shape
     xp = get_array_module(dout, w)
-    dout_t = scratch(workspace, "rows_dout", (f, oh, n, ow), dout)
+    dout_t = scratch(workspace, "scratch", (f, oh, n, ow), dout)
     xp.copyto(dout_t, dout.transpose(1, 2, 0, 3))  # the (C, H, N, W) layout rows works in
     db = dout_t.sum(axis=(1, 2, 3))
     if xw is None:

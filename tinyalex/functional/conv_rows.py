@@ -49,7 +49,7 @@ def width_copies(src, kh: int, kw: int, ph: int, pw: int, oh: int, ow: int, work
     """
     c, h, n, w = src.shape
     rows = oh + kh - 1
-    xw = scratch(workspace, "rows_x", (c, kw, rows, n, ow), src)
+    xw = scratch(workspace, "copies", (c, kw, rows, n, ow), src)
     top, bottom = max(0, ph), min(rows, ph + h)  # rows y that read a row of src
     xw[:, :, :top] = 0
     xw[:, :, bottom:] = 0
@@ -72,17 +72,18 @@ def _kernel_rows(w, groups: int):
 
 def rows_conv(src, w, pad: tuple, out_size: tuple, groups: int, workspace):
     """The convolution of ``src (C, H, N, W)`` with ``w``, stride 1, as ``(F, OH, N, OW)``, and
-    the width copies ``xw`` it made (a view of the workspace if there is one)."""
+    the width copies ``xw`` it made (views of the workspace if there is one; ``src`` may be a
+    view of its "scratch" buffer, which the output takes over once ``xw`` is made)."""
     c, h, n, _ = src.shape
     f, cg, kh, kw = w.shape
     (ph, pw), (oh, ow) = pad, out_size
     xp = get_array_module(src, w)
     xw = width_copies(src, kh, kw, ph, pw, oh, ow, workspace)
     rows = oh + kh - 1
-    y = scratch(workspace, "rows_y", (groups, kh * (f // groups), rows * n * ow), src)
+    y = scratch(workspace, "product", (groups, kh * (f // groups), rows * n * ow), src)
     xp.matmul(_kernel_rows(w, groups), xw.reshape(groups, cg * kw, rows * n * ow), out=y)
     y = y.reshape(groups, kh, f // groups, rows, n, ow)
-    out = scratch(workspace, "rows_out", (groups, f // groups, oh, n, ow), src)
+    out = scratch(workspace, "scratch", (groups, f // groups, oh, n, ow), src)
     if kh == 1:
         xp.copyto(out, y[:, 0, :, :oh])
     else:

@@ -97,7 +97,7 @@ def lrn_forward(x, n: int = paper.LRN_N, k: float = paper.LRN_K, alpha: float = 
     if not alpha >= 0 or not beta >= 0:
         raise ValueError(f"{op}: alpha and beta must be >= 0, got alpha={alpha}, beta={beta}")
     xp = get_array_module(x)
-    squares, middle = _padded(x.shape, n, workspace, "lrn_padded", x)
+    squares, middle = _padded(x.shape, n, workspace, "scratch", x)
     xp.multiply(x, x, out=middle)
     d = _window_sum(squares, n)
     d *= alpha
@@ -115,7 +115,7 @@ def lrn_backward(dout, cache):
     x, out, d, scale, n, coefficient, workspace = cache
     _checks.dout_like("lrn_backward", dout, x.shape, x.dtype)
     xp = get_array_module(dout)
-    terms, middle = _padded(x.shape, n, workspace, "lrn_padded", dout)
+    terms, middle = _padded(x.shape, n, workspace, "scratch", dout)
     xp.multiply(dout, out, out=middle)
     middle /= d
     dx = _window_sum(terms, n)

@@ -174,7 +174,7 @@ def _separable_max(x, size, stride, oh, ow, nan_aware, workspace):
     """Rows first (along the width), then the row maxima (along the height)."""
     xp = get_array_module(x)
     n, c, h, _ = x.shape
-    rows = scratch(workspace, "pool_rows", (n, c, h, ow), x)
+    rows = scratch(workspace, "scratch", (n, c, h, ow), x)
     rows, first_in_row = _max_along(x, 3, size, stride, nan_aware, rows)
     out, first_row = _max_along(rows, 2, size, stride, nan_aware,
                                 xp.empty((n, c, oh, ow), dtype=x.dtype))
@@ -216,6 +216,6 @@ def maxpool2d_backward(dout, cache):
     x_shape, first_in_row, first_row, size, stride, workspace = cache
     _check_dout("maxpool2d_backward", dout, first_row.shape)
     xp = get_array_module(dout)
-    d_rows = scratch(workspace, "pool_rows", first_in_row.shape, dout)
+    d_rows = scratch(workspace, "scratch", first_in_row.shape, dout)
     _route_along(dout, first_row, 2, size, stride, d_rows)
     return _route_along(d_rows, first_in_row, 3, size, stride, xp.empty(x_shape, dtype=dout.dtype))
