@@ -26,6 +26,10 @@ Both window sums are taken the same way: the channels are padded with ``h`` zero
 each side, so that every window has ``n`` entries, and ``n`` shifted slices are added. The padded
 array is written directly by the product that feeds it (``a*a`` forward, ``dout*b/d`` backward),
 so padding costs no extra pass over the data.
+
+Memory: since ``b[i] / d[i] = a[i] * d[i]^(-beta-1)``, the forward pass keeps ``a``,
+``d^-beta`` and ``-2*alpha*beta * d^(-beta-1)`` for the backward pass, and not its output (which
+the next layer consumes and frees): one array less per layer than keeping ``b`` and ``d``.
 """
 
 from __future__ import annotations
@@ -69,11 +73,9 @@ def channel_window_sum(x, n: int):
 
 class _LRNCache(typing.NamedTuple):
     x: object
-    out: object
-    d: object  # k + alpha * (window sum of x^2)
-    scale: object  # d^-beta
+    scale: object  # d^-beta, d = k + alpha * (window sum of x^2)
+    factor: object  # -2 * alpha * beta * d^(-beta-1)
     n: int
-    coefficient: float  # -2 * alpha * beta
     workspace: Workspace | None
 
 
@@ -104,22 +106,24 @@ def lrn_forward(x, n: int = paper.LRN_N, k: float = paper.LRN_K, alpha: float = 
     d += k
     scale = xp.power(d, -beta, dtype=x.dtype)  # d^-beta
     out = x * scale
-    return out, _LRNCache(x, out, d, scale, n, -2.0 * alpha * beta, workspace)
+    factor = xp.divide(scale, d, out=d)  # d^(-beta-1), in d's memory
+    factor *= x.dtype.type(-2.0 * alpha * beta)
+    return out, _LRNCache(x, scale, factor, n, workspace)
 
 
 def lrn_backward(dout, cache):
     """Gradient of ``lrn_forward``: returns ``dx`` of shape ``(N, C, H, W)``.
 
     ``dx[j] = dout[j] * d[j]^-beta - 2*alpha*beta * a[j] * sum_{i in window(j)} dout[i] * b[i] / d[i]``
+    with ``-2*alpha*beta * b[i] / d[i] = a[i] * factor[i]``.
     """
-    x, out, d, scale, n, coefficient, workspace = cache
+    x, scale, factor, n, workspace = cache
     _checks.dout_like("lrn_backward", dout, x.shape, x.dtype)
     xp = get_array_module(dout)
     terms, middle = _padded(x.shape, n, workspace, "scratch", dout)
-    xp.multiply(dout, out, out=middle)
-    middle /= d
+    xp.multiply(dout, x, out=middle)
+    middle *= factor
     dx = _window_sum(terms, n)
     dx *= x
-    dx *= coefficient
     dx += dout * scale
     return dx
