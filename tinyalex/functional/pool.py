@@ -129,20 +129,26 @@ def _max_along(x, axis: int, size: int, stride: int, nan_aware: bool, out):
     """
     xp = get_array_module(x)
     count = out.shape[axis]
+    dtype = xp.min_scalar_type(size - 1)
     best = _taps(x, axis, 0, stride, count)  # a view of x until the first step writes out
-    first = xp.zeros(out.shape, dtype=xp.min_scalar_type(size - 1))
+    first = None
     for k in range(1, size):
         candidate = _taps(x, axis, k, stride, count)
         better = candidate > best  # strictly: a later equal value does not take over
         if nan_aware:
             better |= xp.isnan(candidate)
+        # Offsets are bytes and a bool is a byte 0 or 1: viewing it costs no pass. After k = 1,
         # k exceeds every offset recorded so far, so max() writes it exactly where better
         # (arithmetic on bytes: far faster than copyto(..., where=) or boolean indexing).
-        better = better.astype(first.dtype)
-        better *= k
-        xp.maximum(first, better, out=first)
+        step = better.view(dtype) if dtype.itemsize == 1 else better.astype(dtype)
+        if first is None:
+            first = step
+        else:
+            step *= k
+            xp.maximum(first, step, out=first)
         best = xp.maximum(best, candidate, out=out)  # NaN propagates
-    if size == 1:
+    if first is None:  # size 1
+        first = xp.zeros(out.shape, dtype=dtype)
         xp.copyto(out, best)
     return out, first
 
