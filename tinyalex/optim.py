@@ -45,6 +45,7 @@ class SGD:
     """
 
     HYPER = ("lr", "momentum", "weight_decay")
+    BLOCK = 1 << 16  # elements per block of the update on the CPU: 256 KB in float32
 
     def __init__(self, params: dict, lr: float = paper.LEARNING_RATE, momentum: float = paper.MOMENTUM,
                  weight_decay: float = paper.WEIGHT_DECAY):
@@ -58,6 +59,7 @@ class SGD:
         self.params = dict(params)
         self.lr, self.momentum, self.weight_decay = float(lr), float(momentum), float(weight_decay)
         self.velocity = {}
+        self._block_buffer = None
         for name, w in self.params.items():
             with on_device(device_of(w)):
                 self.velocity[name] = get_array_module(w).zeros_like(w)  # keeps w's device tag
@@ -77,13 +79,42 @@ class SGD:
                     f"SGD.step: gradient of {name} is {g.dtype}{tuple(g.shape)} on {device_of(g)}, "
                     f"but the parameter is {w.dtype}{tuple(w.shape)} on {device_of(w)}"
                 )
+        decay = self.weight_decay * self.lr
         for name, w in self.params.items():
-            v = self.velocity[name]
+            v, g = self.velocity[name], grads[name]
+            xp = get_array_module(w)
             with on_device(device_of(w)):
-                v *= self.momentum
-                v -= (self.weight_decay * self.lr) * w
-                v -= self.lr * grads[name]
-                w += v
+                for vb, wb, gb in self._blocks(v, w, g):
+                    product = self._buffer(wb)
+                    vb *= self.momentum
+                    vb -= xp.multiply(wb, decay, out=product)
+                    vb -= xp.multiply(gb, self.lr, out=product)
+                    wb += vb
+
+    def _blocks(self, *arrays):
+        """The arrays in matching flat blocks of ``BLOCK`` elements (NumPy), or whole (CuPy, or
+        arrays that are not contiguous).
+
+        Why blocks: each stays in the CPU's cache through the update's five passes, so the
+        151 MB of fc6 travel from memory once per step instead of seven times, and its products
+        need a 256 KB buffer instead of two 151 MB temporaries (measured: half the time). A
+        GPU's memory is fast enough for whole arrays.
+        """
+        first = arrays[0]
+        if get_array_module(first) is not numpy or not all(a.flags.c_contiguous for a in arrays):
+            yield arrays
+            return
+        flat = [a.reshape(-1) for a in arrays]
+        for start in range(0, first.size, self.BLOCK):
+            yield tuple(a[start : start + self.BLOCK] for a in flat)
+
+    def _buffer(self, like):
+        """A reusable array shaped like ``like`` (a block, or a whole CuPy array) for products."""
+        if get_array_module(like) is not numpy or like.size > self.BLOCK:
+            return get_array_module(like).empty_like(like)
+        if self._block_buffer is None or self._block_buffer.dtype != like.dtype:
+            self._block_buffer = numpy.empty(self.BLOCK, dtype=like.dtype)
+        return self._block_buffer[: like.size].reshape(like.shape)
 
     def state_dict(self) -> dict:
         """``{"lr", "momentum", "weight_decay", "velocity.<name>"...}`` as host NumPy arrays."""
