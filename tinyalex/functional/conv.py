@@ -53,6 +53,9 @@ Measured on a 2-core CPU (benchmarks/compare_torch.py): with a workspace one ste
 half the extra memory (AlexNet's conv2 at batch 16: 141 MB instead of 247 MB), and its time is
 within 13% either way: 10% less for the Figure-1 net's conv2 (fresh pages cost more than the
 second im2col), 13% more for its small conv3, whose arrays the allocator recycles anyway.
+The rows algorithm instead of im2col for the stride-1 layers (interleaved whole SGD steps):
+0.76x the time for the Figure-1 net with ReLU, 0.80x with tanh, 0.95x for AlexNet; alone, the
+Figure-1 net's conv2 forward and backward on one thread took 65 ms instead of 97 (PyTorch: 23).
 """
 
 from __future__ import annotations
