@@ -37,7 +37,7 @@ def test_a_workspace_changes_no_bit(rng, dtype):
         plain.use_workspace(None)
         workspaces = {id(layer.workspace) for layer in _leaves(fast)}
         assert None not in {layer.workspace for layer in _leaves(fast)}
-        assert len(workspaces) == len(getattr(fast, "devices", [None]))  # one per device
+        assert len(workspaces) == 1  # one per memory: the CPU devices share the machine's
         for _ in range(2):  # the second step runs on the buffers the first one left
             x = rng.standard_normal((3, 3, size, size)).astype(dtype)
             dlogits = rng.standard_normal((3, 6 if size == 67 else 10)).astype(dtype)

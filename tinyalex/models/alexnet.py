@@ -72,8 +72,11 @@ through the "input" exchange and ``backward`` returns ``None``. ``AlexNet(input_
 computes it, sends tower 1's share back to device 0 (618,348 more bytes per image) and returns
 ``dL/dx``, e.g. for a gradient check with respect to the input.
 
-**Workspaces.** Each device's layers share one ``functional.Workspace`` for their temporaries
-(``use_workspace``): buffers are reused from one step to the next instead of allocated anew.
+**Workspaces.** The layers keep their temporaries in a ``functional.Workspace``
+(``use_workspace``), reused from one step to the next instead of allocated anew: one per GPU
+(its buffers live on that GPU), and one for all CPU devices, which share the machine's memory
+and run one after the other (two towers on ``cpu:0`` and ``cpu:1`` then need no more scratch
+memory than one device).
 
 **Initialisation** (§5): weights N(0, 0.01^2), biases 1 in conv2, conv4, conv5, fc6 and fc7
 and 0 elsewhere. ``weight_std="fan_in"`` draws N(0, 1/fan_in) instead (used by the gradient
@@ -179,8 +182,10 @@ class AlexNet(Module):
         tower_stages = [self._tower(t, init_rngs, dropout_rngs, dropout, weight_std, input_grad,
                                     dtype) for t in range(towers)]
         self.stages = [list(stage) for stage in zip(*tower_stages)]  # stages[k][t]: stage k of tower t
-        for stages in tower_stages:
-            workspace = Workspace()  # one per device: a GPU's buffers live on that GPU
+        workspaces = {}  # one per memory: each GPU's, and the machine's for every CPU device
+        for device, stages in zip(self.devices, tower_stages):
+            memory = "cpu" if device.kind == "cpu" else str(device)
+            workspace = workspaces.setdefault(memory, Workspace())
             for stage in stages:
                 stage.use_workspace(workspace)
         first, every = self.devices[:1], self.devices
