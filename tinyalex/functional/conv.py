@@ -317,8 +317,8 @@ def _rows_backward(dout, cache, input_grad):
     xp.copyto(dout_t, dout.transpose(1, 2, 0, 3))  # the (C, H, N, W) layout rows works in
     db = dout_t.sum(axis=(1, 2, 3))
     if xw is None:
-        xw = conv_rows.width_copies(x.transpose(1, 2, 0, 3), kh, kw, ph, pw, oh, ow, workspace)
-    dw = conv_rows.kernel_gradient(xw, dout_t, kh, groups)
+        xw = conv_rows.width_copies(x.transpose(1, 2, 0, 3), kw, ph, pw, oh, ow, kh, workspace)
+    dw = conv_rows.kernel_gradient(xw, dout_t, kh, ph, groups)
     if not input_grad:
         return None, dw, db
     dx_t, _ = conv_rows.rows_conv(dout_t, conv_rows.flipped(w, groups), (kh - 1 - ph, kw - 1 - pw),

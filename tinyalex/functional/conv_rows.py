@@ -41,24 +41,34 @@ from ..backend import get_array_module
 from .workspace import scratch
 
 
-def width_copies(src, kh: int, kw: int, ph: int, pw: int, oh: int, ow: int, workspace):
-    """``xw[c, j, y, n, q] = src[c, y - ph, n, q + j - pw]`` (zero outside ``src``).
+def _stored_rows(h: int, kh: int, ph: int, oh: int) -> tuple[int, int]:
+    """The rows ``[top, bottom)`` of the padded input that hold a row of the input (padded row
+    ``y`` is input row ``y - ph``): the only ones copied, the others are zeros."""
+    return max(0, ph), min(oh + kh - 1, ph + h)
 
-    src: ``(C, H, N, W)``, any strides. Returns ``xw`` of shape ``(C, KW, OH + KH - 1, N, OW)``;
+
+def _reads(i: int, top: int, bottom: int, oh: int) -> tuple[int, int]:
+    """The output rows ``[lo, hi)`` whose kernel row ``i`` falls on a stored row: output row
+    ``p`` reads padded row ``p + i``, which is stored row ``p + i - top``."""
+    return max(0, top - i), max(0, min(oh, bottom - i))
+
+
+def width_copies(src, kw: int, ph: int, pw: int, oh: int, ow: int, kh: int, workspace):
+    """``xw[c, j, r, n, q] = src[c, r + top - ph, n, q + j - pw]`` (zero outside ``src``), for
+    the stored rows ``r`` of ``_stored_rows``.
+
+    src: ``(C, H, N, W)``, any strides. Returns ``xw`` of shape ``(C, KW, bottom - top, N, OW)``;
     negative pads crop ``src``.
     """
     c, h, n, w = src.shape
-    rows = oh + kh - 1
-    xw = scratch(workspace, "copies", (c, kw, rows, n, ow), src)
-    top, bottom = max(0, ph), min(rows, ph + h)  # rows y that read a row of src
-    xw[:, :, :top] = 0
-    xw[:, :, bottom:] = 0
+    top, bottom = _stored_rows(h, kh, ph, oh)
+    xw = scratch(workspace, "copies", (c, kw, bottom - top, n, ow), src)
+    rows = src[:, top - ph : bottom - ph]
     for j in range(kw):
         left, right = max(0, pw - j), min(ow, w + pw - j)  # columns q that read a column of src
-        xw[:, j, top:bottom, :, :left] = 0
-        xw[:, j, top:bottom, :, right:] = 0
-        xw[:, j, top:bottom, :, left:right] = src[:, top - ph : bottom - ph, :,
-                                                  left + j - pw : right + j - pw]
+        xw[:, j, :, :, :left] = 0
+        xw[:, j, :, :, right:] = 0
+        xw[:, j, :, :, left:right] = rows[..., left + j - pw : right + j - pw]
     return xw
 
 
@@ -73,43 +83,56 @@ def _kernel_rows(w, groups: int):
 def rows_conv(src, w, pad: tuple, out_size: tuple, groups: int, workspace):
     """The convolution of ``src (C, H, N, W)`` with ``w``, stride 1, as ``(F, OH, N, OW)``, and
     the width copies ``xw`` it made (views of the workspace if there is one; ``src`` may be a
-    view of its "scratch" buffer, which the output takes over once ``xw`` is made)."""
+    view of its "scratch" buffer, which the output takes over once ``xw`` is made).
+
+    The padding rows are zeros, so they are neither copied nor multiplied: ``Y`` has a row for
+    every input row only, and each kernel row adds to the output rows that read one.
+    """
     c, h, n, _ = src.shape
     f, cg, kh, kw = w.shape
     (ph, pw), (oh, ow) = pad, out_size
     xp = get_array_module(src, w)
-    xw = width_copies(src, kh, kw, ph, pw, oh, ow, workspace)
-    rows = oh + kh - 1
+    xw = width_copies(src, kw, ph, pw, oh, ow, kh, workspace)
+    top, bottom = _stored_rows(h, kh, ph, oh)
+    rows = bottom - top
     y = scratch(workspace, "product", (groups, kh * (f // groups), rows * n * ow), src)
     xp.matmul(_kernel_rows(w, groups), xw.reshape(groups, cg * kw, rows * n * ow), out=y)
     y = y.reshape(groups, kh, f // groups, rows, n, ow)
     out = scratch(workspace, "scratch", (groups, f // groups, oh, n, ow), src)
-    if kh == 1:
-        xp.copyto(out, y[:, 0, :, :oh])
-    else:
-        xp.add(y[:, 0, :, 0:oh], y[:, 1, :, 1 : 1 + oh], out=out)
-        for i in range(2, kh):
-            out += y[:, i, :, i : i + oh]
+    for i in range(kh):
+        lo, hi = _reads(i, top, bottom, oh)
+        block = y[:, i, :, lo + i - top : hi + i - top]
+        if i == 0:
+            out[:, :, :lo] = 0
+            out[:, :, hi:] = 0
+            out[:, :, lo:hi] = block
+        else:
+            out[:, :, lo:hi] += block
     return out.reshape(f, oh, n, ow), xw
 
 
-def kernel_gradient(xw, dout_t, kh: int, groups: int):
-    """``dw (F, C/G, KH, KW)`` from the width copies ``xw (C, KW, OH+KH-1, N, OW)`` of the input
-    and ``dout_t (F, OH, N, OW)``: one batched product per kernel row."""
+def kernel_gradient(xw, dout_t, kh: int, ph: int, groups: int):
+    """``dw (F, C/G, KH, KW)`` from the width copies ``xw (C, KW, rows, N, OW)`` of the input
+    (padded by ``ph`` rows) and ``dout_t (F, OH, N, OW)``: one batched product per kernel row,
+    over the output rows whose window row ``i`` is not padding."""
     c, kw, rows, n, ow = xw.shape
     f, oh = dout_t.shape[:2]
     fg, cg = f // groups, c // groups
+    top = max(0, ph)
     xp = get_array_module(xw, dout_t)
     xw_g = xw.reshape(groups, cg * kw, rows, n * ow)
-    dout_g = dout_t.reshape(groups, fg, oh * n * ow).transpose(0, 2, 1)
+    dout_g = dout_t.reshape(groups, fg, oh, n * ow)
     # One product per kernel row, each (C/G*KW, F/G), rather than one product of xw with the
     # (KH*F/G)-column matrix of dout shifted by every i (zeros elsewhere): the same speed on a
     # quiet machine, but when other programs held a core the single product, whose many columns
     # make OpenBLAS's two threads wait for each other at every block of the long sum over
     # pixels, ran 25-35 times slower (measured for the Figure-1 net's conv2 and conv3).
-    dwt = xp.empty((kh, groups, cg * kw, fg), dtype=xw.dtype)
+    dwt = xp.zeros((kh, groups, cg * kw, fg), dtype=xw.dtype)
     for i in range(kh):
-        xp.matmul(xw_g[:, :, i : i + oh].reshape(groups, cg * kw, oh * n * ow), dout_g, out=dwt[i])
+        lo, hi = _reads(i, top, top + rows, oh)
+        if lo < hi:
+            xp.matmul(xw_g[:, :, lo + i - top : hi + i - top].reshape(groups, cg * kw, -1),
+                      dout_g[:, :, lo:hi].reshape(groups, fg, -1).transpose(0, 2, 1), out=dwt[i])
     dwt = dwt.reshape(kh, groups, cg, kw, fg).transpose(1, 4, 2, 0, 3)
     return xp.ascontiguousarray(dwt).reshape(f, cg, kh, kw)
 
