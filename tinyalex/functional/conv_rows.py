@@ -3,29 +3,34 @@ than im2col (the algorithm ``conv2d_forward`` picks for the Figure-1 net's conv2
 AlexNet's conv2 to conv5; ``conv.py`` has the definitions and the readable version).
 
 im2col copies every pixel ``KH*KW`` times. This copies it only ``KW`` times, once per kernel
-column ``j`` (a "width-only" im2col of every padded row ``y``, ``Hp = OH + KH - 1`` of them):
+column ``j`` (a "width-only" im2col of the ``OH + KH - 1`` rows ``y`` of the padded input):
 
-    xw[(c, j), (y, n, q)] = xpad[n, c, y, q + j]                     (C*KW, Hp*N*OW)
+    xw[(c, j), (y, n, q)] = xpad[n, c, y, q + j]                     (C*KW, rows*N*OW)
 
 and multiplies it by the kernels with every kernel row ``i`` stacked as rows of one matrix:
 
-    Y[(i, f), (y, n, q)] = sum_{c, j} w[f, c, i, j] * xw[(c, j), (y, n, q)]    (KH*F, Hp*N*OW)
+    Y[(i, f), (y, n, q)] = sum_{c, j} w[f, c, i, j] * xw[(c, j), (y, n, q)]    (KH*F, rows*N*OW)
 
 Kernel row ``i`` of output row ``p`` reads input row ``p + i``, so the convolution is the sum of
 ``KH`` shifted slices of ``Y``, each a contiguous block of memory:
 
     out[f, p, n, q] = b[f] + sum_i Y[(i, f), (p + i, n, q)]
 
+The padding rows of ``xpad`` are zeros and add nothing: they are neither copied nor multiplied,
+so ``rows`` is the number of input rows (H for the usual padding) and each kernel row adds to
+the output rows that fall on one.
+
 Why faster: the copies are ``KW`` instead of ``KH*KW`` times the input, and the product's inner
 dimensions are ``KH*F`` and ``C*KW`` (160 and 160 for a 5x5 layer with 32 channels and kernels)
 instead of ``F`` and ``C*KH*KW`` (32 and 800): OpenBLAS runs such a product about twice as fast
-per operation. It computes ``Hp/OH`` times the necessary products (the ``KH - 1`` extra input
-rows; 19/15 for the Figure-1 net's conv2), and ``Y`` is ``KH*F / (C*KW)`` times the size of
-``xw``, so a first layer with 3 input channels is better off with im2col.
+per operation. It computes some products it does not use (kernel row ``i`` at the ``|i - ph|``
+input rows nearest the border: 8% for the Figure-1 net's conv2, 17% for its conv3 on 7x7 maps),
+and ``Y`` is ``KH*F / (C*KW)`` times the size of ``xw``, so a first layer with 3 input channels
+is better off with im2col.
 
 The backward pass:
 
-* ``dw[f, c, i, j] = sum_{y, n, q} xw[(c, j), (p + i, n, q)] * dout[f, p, n, q]``: one product
+* ``dw[f, c, i, j] = sum_{p, n, q} xw[(c, j), (p + i, n, q)] * dout[f, p, n, q]``: one product
   per kernel row ``i``, over the rows of ``xw`` that row ``i`` of the kernel read;
 * ``dx`` is the convolution of ``dout`` with the kernels flipped in both directions and with
   input and output channels swapped, padded by ``KH - 1 - ph`` and ``KW - 1 - pw`` (a pixel gets
