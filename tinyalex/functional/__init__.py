@@ -35,8 +35,9 @@ Workspace. ``conv2d_forward``, ``maxpool2d_forward`` and ``lrn_forward`` take an
 large array costs about 10 ms per 100 MB in page faults before it holds a number), and that
 their backward passes use too. It never changes a result: an op never reads what an earlier
 call left in it, and nothing returned or cached is a view of it, so one workspace serves a whole
-network (one per device and thread). Layers should pass one for AlexNet-sized work; for the
-convolution it trades a second im2col for memory (see "Speed and memory" in ``conv.py``).
+network (one per device and thread). The models hand one to their layers
+(``Module.use_workspace``); for the convolution it trades a second copy of the input in the
+backward pass for memory (see "Speed and memory" in ``conv.py``).
 """
 
 from .activations import relu_backward, relu_forward, tanh_backward, tanh_forward
