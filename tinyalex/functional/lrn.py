@@ -125,5 +125,5 @@ def lrn_backward(dout, cache):
     middle *= factor
     dx = _window_sum(terms, n)
     dx *= x
-    dx += dout * scale
+    dx += xp.multiply(dout, scale, out=middle)  # the terms are summed: their memory is free
     return dx
