@@ -17,9 +17,11 @@ def _run(*args):
 
 def test_lists_the_cases_with_their_targets():
     out = _run("--list")
-    for name in ["fig1-conv2", "alexnet-conv1", "alexnet-conv2", "lrn", "maxpool", "linear"]:
+    for name in ["fig1-conv2", "alexnet-conv1", "alexnet-conv2", "lrn", "maxpool", "linear",
+                 "step figure-1 relu", "step figure-1 tanh", "step alexnet one device",
+                 "step alexnet two towers"]:
         assert name in out
-    assert "target <= 1.5" in out and "target <= 0.5" in out
+    assert "target <= 1.5" in out and "target <= 0.5" in out and "target <= 1.3" in out
 
 
 def test_runs_tinyalex_alone_with_and_without_workspace():
@@ -27,3 +29,9 @@ def test_runs_tinyalex_alone_with_and_without_workspace():
         out = _run("--no-torch", "--no-memory", "--repeat", "1", "--warmup", "0",
                    "--case", "relu", "--case", "softmax", *extra)
         assert "relu" in out and "softmax" in out and "MISMATCH" not in out
+
+
+def test_runs_a_model_step_alone():
+    out = _run("--no-torch", "--no-memory", "--repeat", "1", "--warmup", "0",
+               "--case", "step figure-1 tanh")
+    assert "step figure-1 tanh" in out and "MISMATCH" not in out
