@@ -32,7 +32,8 @@ loop, the checkpoints and the notebooks are written against it:
     Hand a ``functional.Workspace`` (or ``None``) to every layer below: the convolutions,
     poolings and LRNs then keep their large temporaries in it from one step to the next
     instead of allocating them afresh (see ``functional.workspace``). It changes no result.
-    The models give their layers one per device when they are built; a layer on its own has none.
+    The models give their layers one when they are built (AlexNet one per GPU, and one for all
+    CPU devices); a layer on its own has none.
 
 **The gradient rule.** ``backward`` *overwrites* ``grads``: a step never sees the previous step's
 gradients, so nothing needs zeroing before a step. Where a model feeds one output to two
