@@ -118,6 +118,13 @@ def test_summary_line_never_claims_more_than_was_measured(relu, tanh, line):
         assert tanh / 11 < float(match["ratio"])
 
 
+def test_summary_line_with_one_epoch_is_grammatical_and_parses():
+    line = summary_line(None, 1, 1, 0.25)
+    assert line == "relu: 25% training error not reached in 1 epoch; tanh: at epoch 1; ratio < 1.0"
+    match = SUMMARY_PATTERN.match(line)
+    assert match and match["relu_limit"] == "1" and match["tanh"] == "1"
+
+
 def test_epochs_to_target():
     assert epochs_to_target([0.5, 0.3, 0.25, 0.2], 0.25) == 3
     assert epochs_to_target([0.5, 0.3], 0.25) is None
@@ -266,3 +273,11 @@ def test_train_on_an_image_folder(capsys, tmp_path, rng):
     assert f"{tmp_path / 'images'}, all 12 training images (3x32x32), 4 test images" in out
     assert "random 28x28 crops, horizontal flips, PCA colour noise" in out
     assert len(json.loads((tmp_path / "run" / "history.json").read_text())["epochs"]) == 1
+
+
+def test_dataset_description_names_what_the_run_uses():
+    images = np.zeros((10, 1, 4, 4), np.uint8)
+    data = loader.Dataset("Tiny", images, np.arange(10) % 2, images[:3], np.zeros(3, np.int64),
+                          classes=("a", "b")).subset(4, None)
+    assert data.describe() == "Tiny, 4 of its 10 training images (1x4x4), 3 test images"
+    assert data.describe(test=False) == "Tiny, 4 of its 10 training images (1x4x4)"

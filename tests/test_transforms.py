@@ -177,6 +177,11 @@ def test_ten_crop_predict_averages():
     with pytest.raises(ValueError, match=r"predict must return \(M, K\) = \(30, K\) .* got shape \(3, 3\)"):
         T.ten_crop_predict(lambda batch: np.zeros((3, 3)), x, 3)
 
+    calls.clear()  # in chunks of batch_size images: same numbers, bounded memory
+    chunked = T.ten_crop_predict(predict, x, 3, batch_size=2)
+    assert calls == [(20, 1, 3, 3), (10, 1, 3, 3)]
+    np.testing.assert_array_equal(chunked, probabilities)
+
 
 # --------------------------------------------------------------------------------------------
 # §4.1 PCA colour augmentation

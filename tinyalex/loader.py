@@ -57,12 +57,14 @@ class Dataset:
             parts.update({f"{split}_images": images[pick], f"{split}_labels": labels[pick]})
         return dataclasses.replace(self, **parts, full_size=self.full_size or len(self.train_images))
 
-    def describe(self) -> str:
-        """E.g. ``Fashion-MNIST, 20,000 of its 60,000 training images (1x28x28), 2,000 test images``."""
+    def describe(self, test: bool = True) -> str:
+        """E.g. ``Fashion-MNIST, 20,000 of its 60,000 training images (1x28x28), 2,000 test images``
+        (without the test images when ``test`` is False, for a run that does not use them)."""
         n, full = len(self.train_images), self.full_size or len(self.train_images)
         share = f"{n:,} of its {full:,}" if n < full else f"all {n:,}"
         shape = "x".join(map(str, self.image_shape))
-        return f"{self.name}, {share} training images ({shape}), {len(self.test_images):,} test images"
+        tests = f", {len(self.test_images):,} test images" if test else ""
+        return f"{self.name}, {share} training images ({shape}){tests}"
 
 
 def _builtin(key: str, root) -> Dataset:

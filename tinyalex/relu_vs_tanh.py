@@ -68,7 +68,7 @@ DEFAULT_SUBSET = 10_000
 DEFAULT_EPOCHS = 8
 TEST_SUBSET = 2_000  # test images evaluated after every epoch, for the history only
 
-_REACHED = r"(?:at epoch (?P<{0}>\d+)|not reached in (?P<{0}_limit>\d+) epochs)"
+_REACHED = r"(?:at epoch (?P<{0}>\d+)|not reached in (?P<{0}_limit>\d+) epochs?)"
 SUMMARY_PATTERN = re.compile(
     r"^relu: (?P<target>\d+(?:\.\d+)?)% training error " + _REACHED.format("relu")
     + r"; tanh: " + _REACHED.format("tanh")
@@ -88,6 +88,10 @@ class Outcome:
     eval_seconds: float
 
 
+def _epochs(n: int) -> str:
+    return f"{n} epoch" if n == 1 else f"{n} epochs"
+
+
 def epochs_to_target(errors, target: float) -> int | None:
     """The first epoch (1-based) whose training error is at or below ``target``, else ``None``."""
     return next((epoch for epoch, error in enumerate(errors, 1) if error <= target), None)
@@ -96,7 +100,7 @@ def epochs_to_target(errors, target: float) -> int | None:
 def summary_line(relu: int | None, tanh: int | None, epochs: int, target: float) -> str:
     """The one-line result (see the module docstring); ``relu``/``tanh``: ``epochs_to_target``."""
     def reached(epoch):
-        return f"at epoch {epoch}" if epoch is not None else f"not reached in {epochs} epochs"
+        return f"at epoch {epoch}" if epoch is not None else f"not reached in {_epochs(epochs)}"
 
     if relu is not None and tanh is not None:
         ratio = f"{tanh / relu:.1f}"
@@ -129,7 +133,8 @@ def run(dataset: str = "cifar10", *, subset=DEFAULT_SUBSET, test_subset: int = T
     out = Path(out)
     data = load_dataset(dataset, fallback=True, log=log)
     data = data.subset(subset, test_subset or None, seed=seed)
-    log(f"relu-vs-tanh: Figure 1 on {data.describe()}; {epochs} epochs, batch {batch_size}, "
+    log(f"relu-vs-tanh: Figure 1 on {data.describe(test=bool(test_subset))}; {_epochs(epochs)}, "
+        f"batch {batch_size}, "
         f"learning rates relu {lrs['relu']:g} and tanh {lrs['tanh']:g}, no regularisation; "
         "training error = top-1 error on these training images after each epoch")
     preprocess = Preprocess.fit(data.train_images)

@@ -22,6 +22,7 @@ import numpy as np
 from PIL import Image
 
 from .. import paper
+from ..backend import get_array_module
 
 __all__ = [
     "PIXEL_SCALE",
@@ -287,19 +288,27 @@ def ten_crops(images, size: int) -> np.ndarray:
     return np.stack(patches, axis=1)
 
 
-def ten_crop_predict(predict, images, size: int):
+def ten_crop_predict(predict, images, size: int, batch_size: int = 32):
     """Class probabilities averaged over the ten patches of each image (paper §4.1).
 
     ``predict`` is any callable taking a ``(M, C, size, size)`` batch and returning ``(M, K)``
-    probabilities (e.g. a model's softmax); it is called once, with ``M = 10 N``, the ten
-    patches of image ``n`` at rows ``10n .. 10n+9`` in the order of ``ten_crops``. Returns
-    ``(N, K)``: ``mean_j predict(patches)[10n + j]``, in the array type ``predict`` returned.
+    probabilities (e.g. a model's softmax). It is called on ``batch_size`` images at a time,
+    ``M = 10 * batch_size`` patches (fewer for the last call), the ten patches of each image in
+    consecutive rows in the order of ``ten_crops``, so memory stays bounded however many images
+    there are. Returns ``(N, K)``: for image ``n``, ``mean_j`` of its ten rows, in the array
+    type ``predict`` returned (NumPy or CuPy).
     """
-    crops = ten_crops(images, size)
-    n = len(images)
-    probabilities = predict(crops.reshape(n * 10, *crops.shape[2:]))
-    if getattr(probabilities, "ndim", None) != 2 or probabilities.shape[0] != n * 10:
-        raise ValueError(f"ten_crop_predict: predict must return (M, K) = ({n * 10}, K) "
-                         f"probabilities for M = {n * 10} patches, got shape "
-                         f"{getattr(probabilities, 'shape', type(probabilities).__name__)}")
-    return probabilities.reshape(n, 10, -1).mean(axis=1)
+    _check_batch("ten_crop_predict", images, size)
+    if not (isinstance(batch_size, int) and batch_size >= 1):
+        raise ValueError(f"ten_crop_predict: batch_size must be an int >= 1, got {batch_size!r}")
+    averages = []
+    for start in range(0, len(images), batch_size):
+        crops = ten_crops(images[start:start + batch_size], size)
+        n = len(crops)
+        probabilities = predict(crops.reshape(n * 10, *crops.shape[2:]))
+        if getattr(probabilities, "ndim", None) != 2 or probabilities.shape[0] != n * 10:
+            raise ValueError(f"ten_crop_predict: predict must return (M, K) = ({n * 10}, K) "
+                             f"probabilities for M = {n * 10} patches, got shape "
+                             f"{getattr(probabilities, 'shape', type(probabilities).__name__)}")
+        averages.append(probabilities.reshape(n, 10, -1).mean(axis=1))
+    return get_array_module(*averages).concatenate(averages)
