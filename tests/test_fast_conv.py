@@ -12,11 +12,13 @@ from tinyalex import gradcheck
 from tinyalex.backend import to_numpy
 from tinyalex.functional.conv import choose_algorithm
 
-# The rows algorithm needs stride 1; these add pads of 0, and larger than the kernel.
+# The rows algorithm needs stride 1; these add pads of 0, and larger than the kernel, and a
+# "same" width (OW == W, the shifted-copies path) whose kernel is wider than the image.
 ROWS_CONFIGS = [c for c in CONFIGS if _pair(c[2]) == (1, 1)] + [
     ((2, 6, 8, 7), (4, 3, 5, 3), 1, (2, 1), 2),
     ((2, 3, 4, 5), (2, 3, 2, 2), 1, 3, 1),
     ((1, 2, 6, 6), (2, 2, 3, 1), 1, (4, 0), 1),
+    ((2, 3, 4, 2), (2, 3, 3, 7), 1, (1, 3), 1),
 ]
 FAST = [(algorithm, workspace) for algorithm in ("im2col", "rows") for workspace in (False, True)]
 

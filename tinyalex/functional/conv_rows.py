@@ -63,17 +63,43 @@ def width_copies(src, kw: int, ph: int, pw: int, oh: int, ow: int, kh: int, work
     the stored rows ``r`` of ``_stored_rows``.
 
     src: ``(C, H, N, W)``, any strides. Returns ``xw`` of shape ``(C, KW, bottom - top, N, OW)``;
-    negative pads crop ``src``.
+    negative pads crop ``src``. Its "product" buffer may hold a contiguous copy of ``src`` until
+    ``xw`` is made.
     """
     c, h, n, w = src.shape
     top, bottom = _stored_rows(h, kh, ph, oh)
     xw = scratch(workspace, "copies", (c, kw, bottom - top, n, ow), src)
     rows = src[:, top - ph : bottom - ph]
+    if w == ow:  # "same" width: every kernel column is one shifted copy of whole rows
+        return _shifted_copies(rows, xw, pw, workspace)
     for j in range(kw):
         left, right = max(0, pw - j), min(ow, w + pw - j)  # columns q that read a column of src
         xw[:, j, :, :, :left] = 0
         xw[:, j, :, :, right:] = 0
         xw[:, j, :, :, left:right] = rows[..., left + j - pw : right + j - pw]
+    return xw
+
+
+def _shifted_copies(rows, xw, pw: int, workspace):
+    """``width_copies`` when ``OW == W``: with ``(r, n, q)`` flattened, column ``j`` of ``xw``
+    is ``rows`` shifted by ``s = j - pw`` places, one long contiguous copy instead of one short
+    copy per image row; the ``|s|`` entries of each row that the shift carried over from the
+    neighbouring row are then set to zero (they are the padding)."""
+    c, _, _, w = rows.shape
+    flat = rows.reshape(c, -1) if rows.flags.c_contiguous else None
+    if flat is None:
+        flat = scratch(workspace, "product", rows.shape, rows)
+        flat[...] = rows
+        flat = flat.reshape(c, -1)
+    length = flat.shape[1]
+    for j in range(xw.shape[1]):
+        s = j - pw
+        column = xw[:, j].reshape(c, length)
+        column[:, max(0, -s) : length - max(0, s)] = flat[:, max(0, s) : length - max(0, -s)]
+        if s < 0:
+            xw[:, j, ..., : min(w, -s)] = 0
+        elif s > 0:
+            xw[:, j, ..., max(0, w - s) :] = 0
     return xw
 
 
