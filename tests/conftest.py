@@ -1,9 +1,18 @@
-"""Shared fixtures: every op test runs on NumPy, and on CuPy when a GPU is present."""
+"""Shared fixtures: every op test runs on NumPy, and on CuPy when a GPU is present.
+
+Tests marked ``fashion_mnist`` read the real Fashion-MNIST files (Debian's
+``dataset-fashion-mnist``). Where they are missing these tests are skipped with the reason, so
+``make test`` runs on a machine without the package; ``.ci/run`` installs it and sets
+``TINYALEX_REQUIRE_DATA=1``, which turns a missing dataset into failures instead of skips.
+"""
+
+import os
 
 import numpy as np
 import pytest
 
 from tinyalex import backend
+from tinyalex.data import find_fashion_mnist
 
 _HAVE_GPU = backend.cupy_available()
 
@@ -30,3 +39,28 @@ def xp(request):
 def rng():
     """A fresh, seeded generator for each test (tests never share random state)."""
     return np.random.default_rng(20121203)  # NIPS 2012 opened on 3 December
+
+
+NO_FASHION_MNIST = ("real Fashion-MNIST is not installed: `sudo apt-get install dataset-fashion-mnist` "
+                    "(.ci/run does), or its four files in data/fashion-mnist/")
+
+
+def _fashion_mnist_installed() -> bool:
+    try:
+        find_fashion_mnist()
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "fashion_mnist: reads the real Fashion-MNIST files")
+
+
+def pytest_collection_modifyitems(config, items):
+    if os.environ.get("TINYALEX_REQUIRE_DATA") == "1" or _fashion_mnist_installed():
+        return
+    skip = pytest.mark.skip(reason=NO_FASHION_MNIST)
+    for item in items:
+        if "fashion_mnist" in item.keywords:
+            item.add_marker(skip)

@@ -1,7 +1,8 @@
 """The command line: help, one-line errors, the Figure-1 demo end to end on real Fashion-MNIST
 (the CIFAR-10 fallback included), and `train` with a bit-exact `--resume`.
 
-Real Fashion-MNIST must be installed (`apt-get install dataset-fashion-mnist`; CI does it)."""
+The tests marked fashion_mnist read the real Fashion-MNIST (`apt-get install dataset-fashion-mnist`;
+CI does it) and are skipped, with that reason, where it is missing."""
 
 import csv
 import json
@@ -33,12 +34,17 @@ def run(argv, capsys):
 
 @pytest.fixture(scope="module")
 def fashion_mnist():
-    return load_fashion_mnist()  # the real files, read once for this module's tests
+    return {}  # the real files, read by the first test that asks, kept for the others
 
 
 @pytest.fixture(autouse=True)
 def read_fashion_mnist_once(monkeypatch, fashion_mnist):
-    monkeypatch.setattr(loader, "load_fashion_mnist", lambda root=None: fashion_mnist)
+    def load(root=None):
+        if "arrays" not in fashion_mnist:
+            fashion_mnist["arrays"] = load_fashion_mnist()
+        return fashion_mnist["arrays"]
+
+    monkeypatch.setattr(loader, "load_fashion_mnist", load)
 
 
 @pytest.fixture
@@ -151,6 +157,7 @@ def check_demo_outputs(out_dir, stdout, epochs):
     return summary
 
 
+@pytest.mark.fashion_mnist
 def test_relu_vs_tanh_on_real_fashion_mnist(capsys, tmp_path):
     code, out, _ = run(["relu-vs-tanh", "--dataset", "fashion-mnist", "--subset", "128",
                         "--batch-size", "64", "--test-subset", "32", "--epochs", "2",
@@ -162,6 +169,7 @@ def test_relu_vs_tanh_on_real_fashion_mnist(capsys, tmp_path):
     assert summary["dataset"] == "Fashion-MNIST" and summary["runs"]["relu"]["lr"] == 0.03
 
 
+@pytest.mark.fashion_mnist
 def test_relu_vs_tanh_falls_back_to_fashion_mnist_and_says_so(capsys, tmp_path, cifar_offline,
                                                              monkeypatch):
     titles = []
@@ -213,6 +221,7 @@ def train_args(out, *more):
             "--batch-size", "32", "--out", str(out), "--quiet", *more]
 
 
+@pytest.mark.fashion_mnist
 def test_train_resumes_bit_for_bit_from_the_command_line(capsys, tmp_path):
     assert run(train_args(tmp_path / "whole", "--epochs", "2"), capsys)[0] == 0
     assert run(train_args(tmp_path / "cut", "--epochs", "1"), capsys)[0] == 0
@@ -233,12 +242,14 @@ def test_train_resumes_bit_for_bit_from_the_command_line(capsys, tmp_path):
     assert settings["model"] == "figure1" and settings["augment"] and settings["lr"] == 0.01
 
 
+@pytest.mark.fashion_mnist
 def test_train_resume_refuses_to_change_the_run(capsys, tmp_path):
     assert run(train_args(tmp_path, "--epochs", "1"), capsys)[0] == 0
     code, _, err = run(["train", "--resume", str(tmp_path / "last.npz"), "--lr", "0.1"], capsys)
     assert code == 2 and "cannot change --lr" in err and err.count("\n") == 1
 
 
+@pytest.mark.fashion_mnist
 def test_train_a_small_alexnet_on_two_logical_devices(capsys, tmp_path):
     code, out, _ = run(["train", "--dataset", "fashion-mnist", "--model", "alexnet", "--width",
                         "0.0625", "--input-size", "67", "--devices", "cpu:0,cpu:1", "--subset",

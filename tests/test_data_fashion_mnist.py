@@ -142,6 +142,7 @@ def test_wrong_contents(tmp_path, rng):
         load_fashion_mnist(tmp_path / "c")
 
 
+@pytest.mark.fashion_mnist
 def test_real_fashion_mnist(tmp_path, monkeypatch):
     """The real files of Debian's dataset-fashion-mnist (installed by .ci/run), found by the
     default search, against a parse written here from the format's description."""

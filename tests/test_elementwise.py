@@ -90,18 +90,19 @@ def test_dropout_statistics(xp, inverted):
     assert abs(float(out.mean()) - float(test_out.mean())) < 0.01 * float(test_out.mean()) * 2
 
 
+@pytest.mark.parametrize("shape, p", [((3, 4, 5), 0.5), ((2, 9), 0.2), ((1, 3, 5, 7), 0.8)])
 @pytest.mark.parametrize("inverted", [False, True])
-def test_dropout_backward_with_fixed_mask(xp, rng, inverted):
-    x = xp.asarray(rng.standard_normal((3, 4, 5)))
+def test_dropout_backward_with_fixed_mask(xp, rng, inverted, shape, p):
+    x = xp.asarray(rng.standard_normal(shape))
     result = gradcheck.check_layer(
-        lambda a: F.dropout_forward(a, 0.5, rng=np.random.default_rng(7), inverted=inverted),
+        lambda a: F.dropout_forward(a, p, rng=np.random.default_rng(7), inverted=inverted),
         F.dropout_backward, x,
     )
     assert result.max_error <= 1e-6, result
-    _, cache = F.dropout_forward(x, 0.5, rng=np.random.default_rng(7), inverted=inverted)
+    _, cache = F.dropout_forward(x, p, rng=np.random.default_rng(7), inverted=inverted)
     dx = to_numpy(F.dropout_backward(xp.ones(x.shape), cache))
     mask = to_numpy(cache[0])
-    assert np.all(dx[~mask] == 0) and np.all(dx[mask] == (2.0 if inverted else 1.0))
+    assert np.all(dx[~mask] == 0) and np.allclose(dx[mask], 1 / (1 - p) if inverted else 1.0)
 
 
 def test_dropout_seed_reproducible_and_float32(xp):

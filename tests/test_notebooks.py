@@ -32,7 +32,16 @@ def test_notebook_is_committed_without_outputs(path):
                 f"{path.name} cell {index} has outputs; clear them before committing")
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def _reads_fashion_mnist(path: Path) -> bool:
+    """Whether a notebook reads the real Fashion-MNIST (straight, or as the fallback dataset)."""
+    text = path.read_text()
+    return "load_fashion_mnist" in text or "fashion-mnist" in text
+
+
+@pytest.mark.parametrize("path", [
+    pytest.param(p, marks=pytest.mark.fashion_mnist) if _reads_fashion_mnist(p) else p
+    for p in NOTEBOOKS
+], ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_runs_in_quick_mode(path, monkeypatch):
     monkeypatch.setenv("TINYALEX_QUICK", "1")
     monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
