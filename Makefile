@@ -26,7 +26,7 @@ demo: $(VENV)/.test-installed  ## the paper's Figure 1, ReLU vs tanh (CIFAR-10, 
 gradcheck: $(VENV)/.test-installed  ## check every op's backward pass by finite differences
 	$(PY) -m tinyalex gradcheck
 
-bench: $(VENV)/.test-installed  ## time every op forward and backward on AlexNet-sized inputs
+bench: $(VENV)/.test-installed  ## time every op and model step (against PyTorch where installed)
 	$(PY) benchmarks/ops.py
 
 notebooks: $(VENV)/.notebooks-installed  ## open the course notebooks in Jupyter
