@@ -122,6 +122,13 @@ def _col2im(cols, x_shape, kh, kw, sh, sw, ph, pw, workspace):
     return dx
 
 
+def _per_image(cols, groups: int):
+    """``cols (C, kh, kw, N, OH, OW)`` viewed as ``(N, G, C/G*kh*kw, OH*OW)``: image ``n``'s
+    columns for group ``g``, a matrix with unit column stride (no copy)."""
+    c, kh, kw, n, oh, ow = cols.shape
+    return cols.reshape(groups, c // groups * kh * kw, n, oh * ow).transpose(2, 0, 1, 3)
+
+
 def im2col(x, kh: int, kw: int, stride=1, pad=0):
     """Copy every ``kh x kw`` receptive field of ``x`` into a column.
 
@@ -289,18 +296,20 @@ def conv2d_backward(dout, cache, input_grad: bool = True):
     rows, pixels = cg * kh * kw, n * oh * ow
 
     xp = get_array_module(dout, w)
-    dout_g = scratch(workspace, "product", (f, n, oh, ow), dout)  # y is gone
-    xp.copyto(dout_g, dout.transpose(1, 0, 2, 3))
-    dout_g = dout_g.reshape(groups, f // groups, pixels)
-    db = dout_g.sum(axis=2).reshape(f)
+    db = dout.sum(axis=(0, 2, 3))
     cols = saved if saved is not None else _im2col(x, kh, kw, *geometry, workspace)
-    # dw_g = dout_g @ cols_g^T, computed as (cols_g @ dout_g^T)^T: the same numbers, 10-25% faster
-    # here, as OpenBLAS does better with the C/G*KH*KW rows, not the F/G kernels, as the rows of
-    # the product (see linear_forward).
-    dw = xp.matmul(cols.reshape(groups, rows, pixels), dout_g.transpose(0, 2, 1))
-    dw = xp.ascontiguousarray(dw.transpose(0, 2, 1)).reshape(w.shape)
+    # dw_g = sum over images of cols[g, :, n] @ dout[n, g]^T: a product per image, read from the
+    # NCHW dout as it is, then summed (measured alone: 0.77x the time of transposing dout for
+    # one long product); computed as (cols @ dout^T)^T since OpenBLAS does better with the
+    # C/G*KH*KW rows, not the F/G kernels, as the rows of the product (see linear_forward).
+    per_image = xp.matmul(_per_image(cols, groups),
+                          dout.reshape(n, groups, f // groups, oh * ow).transpose(0, 1, 3, 2))
+    dw = xp.ascontiguousarray(per_image.sum(axis=0).transpose(0, 2, 1)).reshape(w.shape)
     if not input_grad:
         return None, dw, db
+    dout_g = scratch(workspace, "product", (f, n, oh, ow), dout)
+    xp.copyto(dout_g, dout.transpose(1, 0, 2, 3))
+    dout_g = dout_g.reshape(groups, f // groups, pixels)
     # cols is used up: with a workspace, dcols takes over its buffer.
     dcols = scratch(workspace, "copies", (groups, rows, pixels), dout)
     xp.matmul(w.reshape(groups, f // groups, rows).transpose(0, 2, 1), dout_g, out=dcols)
