@@ -86,11 +86,11 @@ def _shifted_copies(rows, xw, pw: int, workspace):
     copy per image row; the ``|s|`` entries of each row that the shift carried over from the
     neighbouring row are then set to zero (they are the padding)."""
     c, _, _, w = rows.shape
-    flat = rows.reshape(c, -1) if rows.flags.c_contiguous else None
-    if flat is None:
-        flat = scratch(workspace, "product", rows.shape, rows)
-        flat[...] = rows
-        flat = flat.reshape(c, -1)
+    if not rows.flags.c_contiguous:
+        contiguous = scratch(workspace, "product", rows.shape, rows)
+        contiguous[...] = rows
+        rows = contiguous
+    flat = rows.reshape(c, -1)
     length = flat.shape[1]
     for j in range(xw.shape[1]):
         s = j - pw
