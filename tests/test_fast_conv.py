@@ -1,5 +1,5 @@
 """The convolution's fast paths (im2col with a shared Workspace, cols rebuilt in backward; the
-rows algorithm) against the readable im2col version and the defining loop, and the Workspace's
+rows and gather algorithms) against the readable im2col version and the defining loop, and the Workspace's
 promise: results never depend on call history."""
 
 import numpy as np
@@ -20,7 +20,8 @@ ROWS_CONFIGS = [c for c in CONFIGS if _pair(c[2]) == (1, 1)] + [
     ((1, 2, 6, 6), (2, 2, 3, 1), 1, (4, 0), 1),
     ((2, 3, 4, 2), (2, 3, 3, 7), 1, (1, 3), 1),
 ]
-FAST = [(algorithm, workspace) for algorithm in ("im2col", "rows") for workspace in (False, True)]
+ALGORITHMS = ["im2col", "rows", "gather"]
+FAST = [(algorithm, workspace) for algorithm in ALGORITHMS for workspace in (False, True)]
 
 
 def _tolerance(dtype):
@@ -28,7 +29,10 @@ def _tolerance(dtype):
 
 
 def _configs(algorithm):
-    return CONFIGS if algorithm == "im2col" else ROWS_CONFIGS
+    """im2col and gather take any stride; the gather's stride-1 input gradient is its own path,
+    so it gets the rows algorithm's extra stride-1 cases as well."""
+    extra = [c for c in ROWS_CONFIGS if c not in CONFIGS]
+    return {"im2col": CONFIGS, "rows": ROWS_CONFIGS, "gather": CONFIGS + extra}[algorithm]
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -69,7 +73,7 @@ def test_naive_backward_matches_finite_differences(xp, rng):
     assert result.max_error <= 1e-6, result
 
 
-@pytest.mark.parametrize("algorithm", ["im2col", "rows"])
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
 def test_skipping_the_input_gradient(xp, rng, algorithm):
     x, w, b = _inputs(rng, xp, (2, 4, 7, 7), (6, 2, 3, 3))
     out, cache = F.conv2d_forward(x, w, b, pad=1, groups=2, algorithm=algorithm)
@@ -94,6 +98,12 @@ def test_the_automatic_choice():
     assert choose_algorithm((32, 32, 5, 5), (1, 2), 1) == "im2col"
 
 
+def test_gather_is_the_choice_on_a_gpu(xp, rng):
+    x, w, b = _inputs(rng, xp, (2, 4, 7, 7), (6, 4, 3, 3))
+    _, cache = F.conv2d_forward(x, w, b, pad=1)
+    assert cache.algorithm == ("rows" if xp is np else "gather")
+
+
 def test_bad_algorithm(xp, rng):
     x, w, b = _inputs(rng, xp, (1, 2, 6, 6), (2, 2, 3, 3))
     with pytest.raises(ValueError, match="conv2d_forward: the rows algorithm needs stride 1"):
@@ -105,7 +115,7 @@ def test_bad_algorithm(xp, rng):
         F.conv2d_backward_naive(xp.zeros((1, 2, 4, 5)), cache)
 
 
-@pytest.mark.parametrize("algorithm", ["im2col", "rows"])
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
 def test_layers_sharing_a_workspace_do_not_disturb_each_other(xp, rng, algorithm):
     """Two convolutions and a pooling (and an LRN in float32) share one workspace, their passes
     interleaved as in a network; every result equals the one computed without a workspace."""
@@ -138,7 +148,7 @@ def test_layers_sharing_a_workspace_do_not_disturb_each_other(xp, rng, algorithm
         np.testing.assert_array_equal(to_numpy(got), to_numpy(want))
 
 
-@pytest.mark.parametrize("algorithm", ["im2col", "rows"])
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
 def test_no_result_is_a_view_of_the_workspace(xp, rng, algorithm):
     """One image and no padding: where a transposed copy would already be contiguous."""
     ws = F.Workspace()
@@ -166,7 +176,8 @@ def test_workspace_reuses_grows_and_separates_dtypes(xp):
     assert ws.nbytes == 0
 
 
-@pytest.mark.parametrize("algorithm, size", [("im2col", 3 * 9 * 2 * 81), ("rows", 3 * 3 * 9 * 2 * 9)])
+@pytest.mark.parametrize("algorithm, size", [("im2col", 3 * 9 * 2 * 81), ("rows", 3 * 3 * 9 * 2 * 9),
+                                             ("gather", 3 * 9 * 2 * 81)])
 def test_copies_are_cached_only_without_a_workspace(xp, rng, algorithm, size):
     """The memory trade-off: the plain path keeps its copies of the input (im2col's cols, or the
     rows algorithm's width copies) for backward; the workspace path keeps nothing larger than

@@ -31,11 +31,13 @@ Two implementations, with the same results up to rounding:
 
 * ``conv2d_forward_naive`` / ``conv2d_backward_naive``, the one to read: the formulas above,
   with ``im2col`` and ``col2im``.
-* ``conv2d_forward`` / ``conv2d_backward``, the one the layers use, runs one of two algorithms
-  (``algorithm=``; ``"auto"`` asks ``choose_algorithm``): im2col as above, for strided layers
-  and first layers with 3 input channels, or, for the other stride-1 layers, the "rows"
-  algorithm of ``conv_rows``, which copies the input KW times instead of KH*KW times and runs
-  products OpenBLAS is faster on.
+* ``conv2d_forward`` / ``conv2d_backward``, the one the layers use, runs one of three
+  algorithms (``algorithm=``; ``"auto"`` asks ``choose_algorithm``). On the CPU: im2col as
+  above, for strided layers and first layers with 3 input channels, or, for the other stride-1
+  layers, the "rows" algorithm of ``conv_rows``, which copies the input KW times instead of
+  KH*KW times and runs products OpenBLAS is faster on. On a GPU: the "gather" algorithm of
+  ``conv_gather``, im2col as one indexed copy instead of KH*KW strided ones (a GPU pays for
+  every launch).
 
 Speed and memory. The column matrix is big: KH*KW copies of the input (92 MB for the Figure-1
 net's second convolution at batch 128, 224 MB for AlexNet's conv2 at batch 32), so where it
@@ -62,8 +64,10 @@ from __future__ import annotations
 
 import typing
 
+import numpy
+
 from ..backend import get_array_module
-from . import _checks, conv_rows
+from . import _checks, conv_gather, conv_rows
 from .workspace import Workspace, scratch
 
 
@@ -216,13 +220,16 @@ def conv2d_backward_naive(dout, cache):
 # The fast version: im2col or rows, temporaries in the workspace
 
 
-ALGORITHMS = ("auto", "im2col", "rows")
+ALGORITHMS = ("auto", "im2col", "rows", "gather")
 
 
-def choose_algorithm(w_shape, stride, groups: int) -> str:
-    """``"rows"`` for a stride-1 convolution whose rows product has an inner dimension
-    ``C/G*KW`` at least a third of ``KH*F/G`` (else its product ``Y`` dwarfs the copies it saves:
-    a first layer with 3 channels); ``"im2col"`` otherwise."""
+def choose_algorithm(w_shape, stride, groups: int, xp=numpy) -> str:
+    """``"gather"`` for arrays on a GPU (``xp`` not numpy). On the CPU, ``"rows"`` for a
+    stride-1 convolution whose rows product has an inner dimension ``C/G*KW`` at least a third
+    of ``KH*F/G`` (else its product ``Y`` dwarfs the copies it saves: a first layer with 3
+    channels); ``"im2col"`` otherwise."""
+    if xp is not numpy:
+        return "gather"
     f, cg, kh, kw = w_shape
     if _checks.pair("conv", "stride", stride, minimum=1) != (1, 1):
         return "im2col"
@@ -248,22 +255,26 @@ def conv2d_forward(x, w, b, stride=1, pad=0, groups: int = 1, workspace: Workspa
     ``OH = (H + 2*ph - KH) // sh + 1`` (likewise ``OW``), and the cache for ``conv2d_backward``.
     ``workspace``: an optional ``Workspace`` for the temporaries (same results; see "Speed and
     memory" in the module docstring); the backward pass uses it too. ``algorithm``: ``"im2col"``,
-    ``"rows"`` (stride 1 only; see ``conv_rows``) or ``"auto"`` (``choose_algorithm``).
+    ``"rows"`` (stride 1 only; see ``conv_rows``), ``"gather"`` (see ``conv_gather``) or
+    ``"auto"`` (``choose_algorithm``).
     """
     op = "conv2d_forward"
     groups, geometry = _check_conv(op, x, w, b, stride, pad, groups)
     if algorithm not in ALGORITHMS:
         raise ValueError(f"{op}: algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
+    xp = get_array_module(x, w, b)
     if algorithm == "auto":
-        algorithm = choose_algorithm(w.shape, geometry[:2], groups)
+        algorithm = choose_algorithm(w.shape, geometry[:2], groups, xp)
     if algorithm == "rows" and geometry[:2] != (1, 1):
         raise ValueError(f"{op}: the rows algorithm needs stride 1, got {geometry[:2]}")
     n = x.shape[0]
     f, cg, kh, kw = w.shape
     sh, sw, ph, pw, oh, ow = geometry
-    xp = get_array_module(x, w, b)
     out = xp.empty((n, f, oh, ow), dtype=x.dtype)
-    if algorithm == "rows":
+    if algorithm == "gather":
+        saved = conv_gather.gather_columns(x, w.shape, geometry, groups, workspace)
+        conv_gather.gather_forward(saved, w, b, out, workspace)
+    elif algorithm == "rows":
         y, saved = conv_rows.rows_conv(x.transpose(1, 2, 0, 3), w, (ph, pw), (oh, ow), groups,
                                        workspace)
         xp.add(y.transpose(2, 0, 1, 3), b.reshape(1, f, 1, 1), out=out)
@@ -293,6 +304,8 @@ def conv2d_backward(dout, cache, input_grad: bool = True):
     _checks.dout_like("conv2d_backward", dout, (n, f, oh, ow), w.dtype)
     if algorithm == "rows":
         return _rows_backward(dout, cache, input_grad)
+    if algorithm == "gather":
+        return _gather_backward(dout, cache, input_grad)
     rows, pixels = cg * kh * kw, n * oh * ow
 
     xp = get_array_module(dout, w)
@@ -335,3 +348,20 @@ def _rows_backward(dout, cache, input_grad):
     dx = xp.empty(x.shape, dtype=dout.dtype)  # never a view of the workspace
     dx[...] = dx_t.transpose(2, 0, 1, 3)
     return dx, dw, db
+
+
+def _gather_backward(dout, cache, input_grad):
+    x, w, cols, geometry, groups, _, workspace = cache
+    n = x.shape[0]
+    sh, sw, ph, pw, oh, ow = geometry
+    db = dout.sum(axis=(0, 2, 3))
+    if cols is None:
+        cols = conv_gather.gather_columns(x, w.shape, geometry, groups, workspace)
+    dy = conv_gather.output_columns(dout, groups, workspace)
+    dw = conv_gather.kernel_gradient(cols, dy, w.shape)
+    if not input_grad:
+        return None, dw, db
+    if (sh, sw) == (1, 1):
+        return conv_gather.input_gradient(dout, w, x.shape, (ph, pw), groups, workspace), dw, db
+    dcols = conv_gather.column_gradient(dy, w, n, (oh, ow), workspace)
+    return _col2im(dcols, x.shape, *w.shape[2:], sh, sw, ph, pw, workspace), dw, db
