@@ -41,6 +41,19 @@ def rng():
     return np.random.default_rng(20121203)  # NIPS 2012 opened on 3 December
 
 
+@pytest.fixture
+def cuda_kernel_calls(monkeypatch):
+    """The names of the ``functional.cuda_kernels`` functions the test calls, in order."""
+    from tinyalex.functional import cuda_kernels
+
+    calls = []
+    for name in ("maxpool_forward", "maxpool_backward", "lrn_forward", "lrn_backward"):
+        kernel = getattr(cuda_kernels, name)
+        monkeypatch.setattr(cuda_kernels, name, lambda *args, _kernel=kernel, _name=name:
+                            calls.append(_name) or _kernel(*args))
+    return calls
+
+
 NO_FASHION_MNIST = ("real Fashion-MNIST is not installed: `sudo apt-get install dataset-fashion-mnist` "
                     "(.ci/run does), or its four files in data/fashion-mnist/")
 

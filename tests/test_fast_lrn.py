@@ -42,3 +42,11 @@ def test_workspace_backward_matches_finite_differences(xp, rng):
     result = gradcheck.check_layer(F.lrn_forward, F.lrn_backward, a, n=5, alpha=1.0,
                                    workspace=F.Workspace())
     assert result.max_error <= 1e-6, result
+
+
+def test_a_gpu_runs_the_cuda_kernels(xp, rng, cuda_kernel_calls):
+    """On CuPy, float32 and float64 LRN runs the one-launch kernels of ``cuda_kernels`` (so the
+    tests of LRN hold those to the loop and finite differences there); on NumPy, the window sums."""
+    out, cache = F.lrn_forward(xp.asarray(rng.standard_normal((2, 6, 3, 3))))
+    F.lrn_backward(xp.ones_like(out), cache)
+    assert cuda_kernel_calls == ([] if xp is np else ["lrn_forward", "lrn_backward"])

@@ -93,3 +93,22 @@ def test_naive_errors_name_the_naive_op(xp):
     _, cache = F.maxpool2d_forward_naive(xp.zeros((1, 1, 5, 5)))
     with pytest.raises(ValueError, match=r"maxpool2d_backward_naive: dout must have shape \(1, 1, 2, 2\)"):
         F.maxpool2d_backward_naive(xp.zeros((1, 1, 2, 3)), cache)
+
+
+def test_a_gpu_runs_the_cuda_kernels(xp, rng, cuda_kernel_calls):
+    """On CuPy, float32 and float64 pooling runs the one-launch kernels of ``cuda_kernels`` (so
+    the tests above hold those to the naive version there); on NumPy, the separable code."""
+    out, cache = F.maxpool2d_forward(xp.asarray(rng.standard_normal((2, 3, 7, 7))))
+    F.maxpool2d_backward(xp.ones_like(out), cache)
+    assert cuda_kernel_calls == ([] if xp is np else ["maxpool_forward", "maxpool_backward"])
+
+
+def test_a_float16_gradient_after_a_float32_forward(xp, rng):
+    """A dout of another float dtype (which the kernels are not compiled for) still routes."""
+    x = xp.asarray(rng.standard_normal((2, 3, 7, 7)).astype(np.float32))
+    dout = xp.asarray(rng.standard_normal((2, 3, 3, 3)).astype(np.float16))
+    _, cache = F.maxpool2d_forward(x)
+    _, naive_cache = F.maxpool2d_forward_naive(x)
+    dx = F.maxpool2d_backward(dout, cache)
+    assert dx.dtype == np.float16
+    np.testing.assert_array_equal(to_numpy(dx), to_numpy(F.maxpool2d_backward_naive(dout, naive_cache)))

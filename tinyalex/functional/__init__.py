@@ -30,6 +30,11 @@ together:
 The readable convolution is im2col plus one matrix product (its parts are the public ``im2col``
 and ``col2im``); the fast one uses the same for strided layers and first layers.
 
+On a GPU (CuPy arrays) the fast versions launch as few kernels as they can, since each launch
+costs the host about 10 us: the convolution gathers its columns with one indexed copy
+(``conv_gather``), and max pooling and LRN run one CUDA kernel per pass (``cuda_kernels``),
+held to the readable versions by the same tests.
+
 Workspace. ``conv2d_forward``, ``maxpool2d_forward`` and ``lrn_forward`` take an optional
 ``workspace=Workspace()`` that holds their large temporaries from one call to the next (a new
 large array costs about 10 ms per 100 MB in page faults before it holds a number), and that

@@ -30,6 +30,9 @@ so padding costs no extra pass over the data.
 Memory: since ``b[i] / d[i] = a[i] * d[i]^(-beta-1)``, the forward pass keeps ``a``,
 ``d^-beta`` and ``-2*alpha*beta * d^(-beta-1)`` for the backward pass, and not its output (which
 the next layer consumes and frees): one array less per layer than keeping ``b`` and ``d``.
+
+On a GPU (CuPy arrays, float32 or float64) each pass is one CUDA kernel (``cuda_kernels``)
+that computes the same formulas element by element, each thread summing its own window.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ import typing
 
 from .. import paper
 from ..backend import get_array_module
-from . import _checks
+from . import _checks, cuda_kernels
 from .workspace import Workspace, scratch
 
 
@@ -99,6 +102,10 @@ def lrn_forward(x, n: int = paper.LRN_N, k: float = paper.LRN_K, alpha: float = 
     if not alpha >= 0 or not beta >= 0:
         raise ValueError(f"{op}: alpha and beta must be >= 0, got alpha={alpha}, beta={beta}")
     xp = get_array_module(x)
+    if cuda_kernels.applies(xp, x):
+        x = xp.ascontiguousarray(x)
+        out, scale, factor = cuda_kernels.lrn_forward(x, n, k, alpha, beta)
+        return out, _LRNCache(x, scale, factor, n, workspace)
     squares, middle = _padded(x.shape, n, workspace, "scratch", x)
     xp.multiply(x, x, out=middle)
     d = _window_sum(squares, n)
@@ -120,6 +127,8 @@ def lrn_backward(dout, cache):
     x, scale, factor, n, workspace = cache
     _checks.dout_like("lrn_backward", dout, x.shape, x.dtype)
     xp = get_array_module(dout)
+    if cuda_kernels.applies(xp, x):  # then the forward pass made x contiguous
+        return cuda_kernels.lrn_backward(dout, x, scale, factor, n)
     terms, middle = _padded(x.shape, n, workspace, "scratch", dout)
     xp.multiply(dout, x, out=middle)
     middle *= factor
