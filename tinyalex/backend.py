@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import re
 
 import numpy
@@ -156,10 +157,15 @@ class HostArray(numpy.ndarray):
         self.placement = getattr(obj, "placement", Device("cpu"))
 
 
+@functools.lru_cache(maxsize=None)
+def _cuda_device(index: int) -> Device:
+    return Device("cuda", index)  # made once: layers ask for their arrays' device on every call
+
+
 def device_of(x) -> Device:
     """The device an array lives on: ``cuda:N`` for CuPy, the tag (or ``cpu:0``) for NumPy."""
     if _is_cupy_array(x):
-        return Device("cuda", x.device.id)
+        return _cuda_device(x.device.id)
     if isinstance(x, HostArray):
         return x.placement
     return Device("cpu")
