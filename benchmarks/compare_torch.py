@@ -105,6 +105,11 @@ class Backend:
         self.with_torch = with_torch
         if self.device.kind == "cuda":
             self.xp.cuda.Device(self.device.index).use()
+            if with_torch:  # float32 on both sides: cuDNN would otherwise round to TF32
+                import torch
+
+                torch.backends.cudnn.allow_tf32 = False
+                torch.backends.cuda.matmul.allow_tf32 = False
 
     def sync(self):
         if self.device.kind != "cuda":
