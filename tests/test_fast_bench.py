@@ -35,3 +35,25 @@ def test_runs_a_model_step_alone():
     out = _run("--no-torch", "--no-memory", "--repeat", "1", "--warmup", "0",
                "--case", "step figure-1 tanh")
     assert "step figure-1 tanh" in out and "MISMATCH" not in out
+
+
+def _run_script(name, *args):
+    result = subprocess.run([sys.executable, str(SCRIPT.parent / name), *args],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_layer_times_accounts_for_every_layer():
+    out = _run_script("layer_times.py", "--repeat", "1", "--warmup", "0")
+    for layer in ["conv1", "relu1", "pool1", "conv2", "conv3", "pool3", "fc", "sgd update"]:
+        assert f"\n{layer} " in out
+    assert "figure1-relu, batch 128, on cpu:0: one step" in out
+
+
+def test_conv_accuracy_reports_every_algorithm_near_float64():
+    out = _run_script("conv_accuracy.py", "--no-torch")
+    rows = [line.split() for line in out.splitlines()[1:]]
+    assert len(rows) == 8  # 3 cases, im2col and gather each, rows for the two stride-1 ones
+    for row in rows:
+        assert row[1] == "tinyalex" and all(float(e) < 1e-5 for e in row[3:]), row
