@@ -125,6 +125,8 @@ class Device:
         return f"Device('{self}')"
 
 
+_CPU = Device("cpu")  # made once: every view of a tagged array and every untagged one asks
+
 
 def as_device(device) -> Device:
     """Accept a ``Device`` or a string like ``"cuda:1"``."""
@@ -154,7 +156,7 @@ class HostArray(numpy.ndarray):
     placement: Device  # not ``device``: NumPy 2 arrays already have a read-only ``.device``
 
     def __array_finalize__(self, obj):
-        self.placement = getattr(obj, "placement", Device("cpu"))
+        self.placement = getattr(obj, "placement", _CPU)
 
 
 @functools.lru_cache(maxsize=None)
@@ -168,7 +170,7 @@ def device_of(x) -> Device:
         return _cuda_device(x.device.id)
     if isinstance(x, HostArray):
         return x.placement
-    return Device("cpu")
+    return _CPU
 
 
 def place(x, device):
