@@ -26,7 +26,6 @@ import numpy as np  # noqa: E402
 
 from tinyalex import functional as F  # noqa: E402
 from tinyalex.backend import Device, to_device  # noqa: E402
-from tinyalex.layers import Layer  # noqa: E402
 from tinyalex.optim import SGD  # noqa: E402
 
 MODELS = {  # name: (batch, image size, classes)
@@ -42,16 +41,6 @@ def make_model(name: str, device):
     if name == "alexnet":
         return AlexNet(devices=(device,))
     return Figure1Net(name.split("-")[1], device=device)
-
-
-def leaves(module, prefix=""):
-    """``(name, layer)`` for every ``Layer`` inside ``module``, in order."""
-    for key, child in module.children():
-        name = f"{prefix}{key}"
-        if isinstance(child, Layer):
-            yield name, child
-        else:
-            yield from leaves(child, name + ".")
 
 
 def timed(function, times: list, sync):
@@ -103,7 +92,7 @@ def main(argv=None) -> int:
 
     plain = median_step()
     times = defaultdict(list)
-    layers = list(leaves(model))
+    layers = [(layer.name, layer) for layer in model.leaves()]
     for name, layer in layers:
         layer.forward = timed(layer.forward, times[(name, "fwd")], sync)
         layer.backward = timed(layer.backward, times[(name, "bwd")], sync)

@@ -70,21 +70,11 @@ def _tinyalex_step(make_model, to_model=_same, from_model=_same):
             optimizer.step(model.grads)
             return (logits, *from_model(optimizer.velocity).values()) if check else (logits,)
 
-        workspaces = {id(ws): ws for ws in _workspaces(model)}
+        workspaces = {id(layer.workspace): layer.workspace for layer in model.leaves()
+                      if layer.workspace is not None}
         return Side(step, lambda: (), workspaces=tuple(workspaces.values()))
 
     return build
-
-
-def _workspaces(module):
-    from tinyalex.layers import Layer
-
-    for _, child in module.children():
-        if isinstance(child, Layer):
-            if child.workspace is not None:
-                yield child.workspace
-        else:
-            yield from _workspaces(child)
 
 
 def _torch_step(make_net):

@@ -35,8 +35,8 @@ def _step(model, x, dlogits):
 def test_a_workspace_changes_no_bit(rng, dtype):
     for fast, plain, size in _models(dtype):
         plain.use_workspace(None)
-        workspaces = {id(layer.workspace) for layer in _leaves(fast)}
-        assert None not in {layer.workspace for layer in _leaves(fast)}
+        workspaces = {id(layer.workspace) for layer in fast.leaves()}
+        assert None not in {layer.workspace for layer in fast.leaves()}
         assert len(workspaces) == 1  # one per memory: the CPU devices share the machine's
         for _ in range(2):  # the second step runs on the buffers the first one left
             x = rng.standard_normal((3, 3, size, size)).astype(dtype)
@@ -46,14 +46,6 @@ def test_a_workspace_changes_no_bit(rng, dtype):
             for a, b in zip(got[:1] + got[2:], want[:1] + want[2:], strict=True):
                 assert a.dtype == dtype
                 np.testing.assert_array_equal(to_numpy(a), to_numpy(b))
-
-
-def _leaves(module):
-    for _, child in module.children():
-        if isinstance(child, L.Layer):
-            yield child
-        else:
-            yield from _leaves(child)
 
 
 @pytest.mark.parametrize("make", [

@@ -282,6 +282,8 @@ def test_sequential_chains_names_and_gradchecks(rng):
     nested = L.Sequential({"block": L.Sequential({"fc": _linear()})}, name="tower1")
     assert nested.layers["block"].layers["fc"].name == "tower1.block.fc"
     assert list(nested.params) == ["block.fc.weight", "block.fc.bias"]
+    assert [layer.name for layer in nested.leaves()] == ["tower1.block.fc"]
+    assert [layer.name for layer in _chain().leaves()] == list(_chain().layers)
 
 
 def test_train_and_eval_reach_every_layer():

@@ -168,6 +168,11 @@ class Module:
     def children(self) -> list:
         return []
 
+    def leaves(self):
+        """Every ``Layer`` inside this module, in the order of ``children()``."""
+        for _, child in self.children():
+            yield from child.leaves()
+
     def _collect(self, attribute: str) -> dict:
         out = {}
         for prefix, child in self.children():
@@ -252,6 +257,9 @@ class Layer(Module):
     @property
     def params(self) -> dict:
         return self._params
+
+    def leaves(self):
+        yield self
 
     @property
     def grads(self) -> dict:

@@ -113,9 +113,10 @@ def _gather(a, index, no_zero, workspace):
     n = a.shape[0]
     flat = a.reshape(n, -1)
     if not no_zero:
-        flat = scratch(workspace, "scratch", (n, flat.shape[1] + 1), a)
-        xp.copyto(flat[:, :-1], a.reshape(n, -1))
-        flat[:, -1] = 0
+        padded = scratch(workspace, "scratch", (n, flat.shape[1] + 1), a)
+        xp.copyto(padded[:, :-1], flat)
+        padded[:, -1] = 0
+        flat = padded
     out = scratch(workspace, "copies", (index.shape[0], n) + index.shape[1:], a)
     for g in range(index.shape[0]):
         xp.take(flat, index[g], axis=1, out=out[g])
