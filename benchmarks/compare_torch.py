@@ -15,7 +15,8 @@ times are printed):
   the same random array on both sides (not ones, which would hide routing bugs). tinyalex's
   convolution, pooling and LRN get a ``Workspace``, as the layers pass one (``--no-workspace``
   times them without).
-* Threads: both libraries get ``--threads`` (2) threads. The variables below are set *before*
+* Threads: both libraries get ``--threads`` (2) threads (tinyalex: OpenBLAS's for its products
+  and its own for the element-wise work, ``tinyalex.threads``). The variables below are set *before*
   numpy or torch is imported, because both read them once at load time. On a 2-core laptop the
   two thread pools otherwise take turns spinning on the cores while the other library works:
   ``OMP_WAIT_POLICY=PASSIVE`` makes PyTorch's OpenMP threads sleep as soon as a parallel region
@@ -83,6 +84,7 @@ def thread_environment(threads: int, openblas_timeout: int) -> dict:
         "OMP_NUM_THREADS": n,
         "OPENBLAS_NUM_THREADS": n,
         "MKL_NUM_THREADS": n,
+        "TINYALEX_THREADS": n,  # tinyalex's own, for its element-wise work (tinyalex.threads)
         "OPENBLAS_THREAD_TIMEOUT": str(openblas_timeout),
         "OMP_WAIT_POLICY": "PASSIVE",
     }

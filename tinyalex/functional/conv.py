@@ -66,6 +66,7 @@ import typing
 
 import numpy
 
+from .. import threads
 from ..backend import get_array_module
 from . import _checks, conv_gather, conv_rows
 from .workspace import Workspace, scratch
@@ -97,18 +98,24 @@ def _windows(a, i: int, j: int, sh: int, sw: int, oh: int, ow: int):
 
 
 def _im2col(x, kh, kw, sh, sw, ph, pw, oh, ow, workspace):
-    """im2col as ``(C, kh, kw, N, OH, OW)`` (rows of ``cols`` unflattened), in ``workspace``."""
+    """im2col as ``(C, kh, kw, N, OH, OW)`` (rows of ``cols`` unflattened), in ``workspace``;
+    each part of the batch copied by its own thread (``threads``)."""
     n, c, h, w = x.shape
-    source = x.transpose(1, 0, 2, 3)  # channels first, so that each copy writes whole rows of cols
+    cols = scratch(workspace, "copies", (c, kh, kw, n, oh, ow), x)
     if ph or pw:
         xpad = scratch(workspace, "scratch", (c, n, h + 2 * ph, w + 2 * pw), x)
-        xpad.fill(0)
-        xpad[:, :, ph : ph + h, pw : pw + w] = source
-        source = xpad
-    cols = scratch(workspace, "copies", (c, kh, kw, n, oh, ow), x)
-    for i in range(kh):
-        for j in range(kw):
-            cols[:, i, j] = _windows(source, i, j, sh, sw, oh, ow)
+
+    def copy(part):
+        source = x[part].transpose(1, 0, 2, 3)  # channels first: each copy writes rows of cols
+        if ph or pw:
+            source = xpad[:, part]
+            source.fill(0)
+            source[:, :, ph : ph + h, pw : pw + w] = x[part].transpose(1, 0, 2, 3)
+        for i in range(kh):
+            for j in range(kw):
+                cols[:, i, j, part] = _windows(source, i, j, sh, sw, oh, ow)
+
+    threads.split(n, copy, x, size=cols.size)
     return cols
 
 
@@ -117,12 +124,17 @@ def _col2im(cols, x_shape, kh, kw, sh, sw, ph, pw, workspace):
     n, c, h, w = x_shape
     oh, ow = cols.shape[4:]
     xpad = scratch(workspace, "scratch", (c, n, h + 2 * ph, w + 2 * pw), cols)
-    xpad.fill(0)
-    for i in range(kh):
-        for j in range(kw):
-            _windows(xpad, i, j, sh, sw, oh, ow)[...] += cols[:, i, j]
     dx = get_array_module(cols).empty(x_shape, dtype=cols.dtype)  # never a view of xpad
-    dx[...] = xpad[:, :, ph : ph + h, pw : pw + w].transpose(1, 0, 2, 3)
+
+    def add(part):
+        target = xpad[:, part]
+        target.fill(0)
+        for i in range(kh):
+            for j in range(kw):
+                _windows(target, i, j, sh, sw, oh, ow)[...] += cols[:, i, j, part]
+        dx[part] = target[:, :, ph : ph + h, pw : pw + w].transpose(1, 0, 2, 3)
+
+    threads.split(n, add, cols)
     return dx
 
 
@@ -236,6 +248,12 @@ def choose_algorithm(w_shape, stride, groups: int, xp=numpy) -> str:
     return "rows" if 3 * cg * kw >= kh * (f // groups) else "im2col"
 
 
+def _add_bias(y, b, out):
+    """``out = y + b`` per kernel, ``y`` and ``out`` ``(N, F, OH, OW)`` (``y`` any strides)."""
+    bias = b.reshape(1, -1, 1, 1)
+    threads.apply(lambda y, out: get_array_module(out).add(y, bias, out=out), y, out)
+
+
 class _ConvCache(typing.NamedTuple):
     x: object
     w: object
@@ -277,13 +295,13 @@ def conv2d_forward(x, w, b, stride=1, pad=0, groups: int = 1, workspace: Workspa
     elif algorithm == "rows":
         y, saved = conv_rows.rows_conv(x.transpose(1, 2, 0, 3), w, (ph, pw), (oh, ow), groups,
                                        workspace)
-        xp.add(y.transpose(2, 0, 1, 3), b.reshape(1, f, 1, 1), out=out)
+        _add_bias(y.transpose(2, 0, 1, 3), b, out)
     else:
         saved = _im2col(x, kh, kw, *geometry, workspace)
         y = scratch(workspace, "product", (groups, f // groups, n * oh * ow), x)
         xp.matmul(w.reshape(groups, f // groups, cg * kh * kw),
                   saved.reshape(groups, cg * kh * kw, n * oh * ow), out=y)
-        xp.add(y.reshape(f, n, oh, ow).transpose(1, 0, 2, 3), b.reshape(1, f, 1, 1), out=out)
+        _add_bias(y.reshape(f, n, oh, ow).transpose(1, 0, 2, 3), b, out)
     kept = saved if workspace is None else None
     return out, _ConvCache(x, w, kept, geometry, groups, algorithm, workspace)
 
@@ -321,7 +339,7 @@ def conv2d_backward(dout, cache, input_grad: bool = True):
     if not input_grad:
         return None, dw, db
     dout_g = scratch(workspace, "product", (f, n, oh, ow), dout)
-    xp.copyto(dout_g, dout.transpose(1, 0, 2, 3))
+    threads.apply(xp.copyto, dout_g.transpose(1, 0, 2, 3), dout)
     dout_g = dout_g.reshape(groups, f // groups, pixels)
     # cols is used up: with a workspace, dcols takes over its buffer.
     dcols = scratch(workspace, "copies", (groups, rows, pixels), dout)
@@ -336,7 +354,7 @@ def _rows_backward(dout, cache, input_grad):
     f, _, kh, kw = w.shape
     xp = get_array_module(dout, w)
     dout_t = scratch(workspace, "scratch", (f, oh, n, ow), dout)
-    xp.copyto(dout_t, dout.transpose(1, 2, 0, 3))  # the (C, H, N, W) layout rows works in
+    threads.apply(xp.copyto, dout_t, dout.transpose(1, 2, 0, 3))  # rows's (C, H, N, W) layout
     db = dout_t.sum(axis=(1, 2, 3))
     if xw is None:
         xw = conv_rows.width_copies(x.transpose(1, 2, 0, 3), kw, ph, pw, oh, ow, kh, workspace)
@@ -346,7 +364,7 @@ def _rows_backward(dout, cache, input_grad):
     dx_t, _ = conv_rows.rows_conv(dout_t, conv_rows.flipped(w, groups), (kh - 1 - ph, kw - 1 - pw),
                                   (h, wd), groups, workspace)
     dx = xp.empty(x.shape, dtype=dout.dtype)  # never a view of the workspace
-    dx[...] = dx_t.transpose(2, 0, 1, 3)
+    threads.apply(xp.copyto, dx, dx_t.transpose(2, 0, 1, 3))
     return dx, dw, db
 
 

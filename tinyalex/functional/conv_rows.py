@@ -42,6 +42,7 @@ in one block, so every product is one batched product over the groups.
 
 from __future__ import annotations
 
+from .. import threads
 from ..backend import get_array_module
 from .workspace import scratch
 
@@ -60,7 +61,7 @@ def _reads(i: int, top: int, bottom: int, oh: int) -> tuple[int, int]:
 
 def width_copies(src, kw: int, ph: int, pw: int, oh: int, ow: int, kh: int, workspace):
     """``xw[c, j, r, n, q] = src[c, r + top - ph, n, q + j - pw]`` (zero outside ``src``), for
-    the stored rows ``r`` of ``_stored_rows``.
+    the stored rows ``r`` of ``_stored_rows``; the channels split over threads (``threads``).
 
     src: ``(C, H, N, W)``, any strides. Returns ``xw`` of shape ``(C, KW, bottom - top, N, OW)``;
     negative pads crop ``src``. Its "product" buffer may hold a contiguous copy of ``src`` until
@@ -71,25 +72,30 @@ def width_copies(src, kw: int, ph: int, pw: int, oh: int, ow: int, kh: int, work
     xw = scratch(workspace, "copies", (c, kw, bottom - top, n, ow), src)
     rows = src[:, top - ph : bottom - ph]
     if w == ow:  # "same" width: every kernel column is one shifted copy of whole rows
-        return _shifted_copies(rows, xw, pw, workspace)
-    for j in range(kw):
-        left, right = max(0, pw - j), min(ow, w + pw - j)  # columns q that read a column of src
-        xw[:, j, :, :, :left] = 0
-        xw[:, j, :, :, right:] = 0
-        xw[:, j, :, :, left:right] = rows[..., left + j - pw : right + j - pw]
+        if not rows.flags.c_contiguous:
+            contiguous = scratch(workspace, "product", rows.shape, rows)
+            threads.apply(get_array_module(src).copyto, contiguous, rows)
+            rows = contiguous
+        threads.split(c, lambda part: _shifted_copies(rows[part], xw[part], pw), xw)
+        return xw
+
+    def copy(part):
+        for j in range(kw):
+            left, right = max(0, pw - j), min(ow, w + pw - j)  # columns q reading a column of src
+            xw[part, j, :, :, :left] = 0
+            xw[part, j, :, :, right:] = 0
+            xw[part, j, :, :, left:right] = rows[part, ..., left + j - pw : right + j - pw]
+
+    threads.split(c, copy, xw)
     return xw
 
 
-def _shifted_copies(rows, xw, pw: int, workspace):
-    """``width_copies`` when ``OW == W``: with ``(r, n, q)`` flattened, column ``j`` of ``xw``
-    is ``rows`` shifted by ``s = j - pw`` places, one long contiguous copy instead of one short
-    copy per image row; the ``|s|`` entries of each row that the shift carried over from the
-    neighbouring row are then set to zero (they are the padding)."""
+def _shifted_copies(rows, xw, pw: int):
+    """``width_copies`` when ``OW == W``, for contiguous ``rows``: with ``(r, n, q)`` flattened,
+    column ``j`` of ``xw`` is ``rows`` shifted by ``s = j - pw`` places, one long contiguous copy
+    instead of one short copy per image row; the ``|s|`` entries of each row that the shift
+    carried over from the neighbouring row are then set to zero (they are the padding)."""
     c, _, _, w = rows.shape
-    if not rows.flags.c_contiguous:
-        contiguous = scratch(workspace, "product", rows.shape, rows)
-        contiguous[...] = rows
-        rows = contiguous
     flat = rows.reshape(c, -1)
     length = flat.shape[1]
     for j in range(xw.shape[1]):
@@ -100,7 +106,6 @@ def _shifted_copies(rows, xw, pw: int, workspace):
             xw[:, j, ..., : min(w, -s)] = 0
         elif s > 0:
             xw[:, j, ..., max(0, w - s) :] = 0
-    return xw
 
 
 def _kernel_rows(w, groups: int):
@@ -130,15 +135,19 @@ def rows_conv(src, w, pad: tuple, out_size: tuple, groups: int, workspace):
     xp.matmul(_kernel_rows(w, groups), xw.reshape(groups, cg * kw, rows * n * ow), out=y)
     y = y.reshape(groups, kh, f // groups, rows, n, ow)
     out = scratch(workspace, "scratch", (groups, f // groups, oh, n, ow), src)
-    for i in range(kh):
-        lo, hi = _reads(i, top, bottom, oh)
-        block = y[:, i, :, lo + i - top : hi + i - top]
-        if i == 0:
-            out[:, :, :lo] = 0
-            out[:, :, hi:] = 0
-            out[:, :, lo:hi] = block
-        else:
-            out[:, :, lo:hi] += block
+
+    def add_rows(part):  # the images of one part, on one thread
+        for i in range(kh):
+            lo, hi = _reads(i, top, bottom, oh)
+            block = y[:, i, :, lo + i - top : hi + i - top, part]
+            if i == 0:
+                out[:, :, :lo, part] = 0
+                out[:, :, hi:, part] = 0
+                out[:, :, lo:hi, part] = block
+            else:
+                out[:, :, lo:hi, part] += block
+
+    threads.split(n, add_rows, out, size=y.size)
     return out.reshape(f, oh, n, ow), xw
 
 

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import typing
 
-from .. import paper
+from .. import paper, threads
 from ..backend import get_array_module
 from . import _checks, cuda_kernels
 from .workspace import Workspace, scratch
@@ -55,13 +55,15 @@ def _padded(shape, n: int, workspace, name, like):
     return padded, padded[:, h : h + c]
 
 
-def _window_sum(padded, n: int):
+def _window_sum(padded, n: int, out):
     """``out[:, i] = sum_{j=0}^{n-1} padded[:, i + j]``: the sums of the channel windows of the
-    array that ``padded`` pads with ``n//2`` zero channels on each side."""
-    if n == 1:
-        return padded.copy()
+    array that ``padded`` pads with ``n//2`` zero channels on each side. Returns ``out``."""
+    xp = get_array_module(padded)
     c = padded.shape[1] - (n - 1)
-    out = padded[:, 0:c] + padded[:, 1 : c + 1]
+    if n == 1:
+        xp.copyto(out, padded)
+        return out
+    xp.add(padded[:, 0:c], padded[:, 1 : c + 1], out=out)
     for j in range(2, n):
         out += padded[:, j : j + c]
     return out
@@ -71,7 +73,7 @@ def channel_window_sum(x, n: int):
     """``out[:, i] = sum_{j=max(0, i-n//2)}^{min(C-1, i+n//2)} x[:, j]`` for x of shape (N, C, ...)."""
     padded, middle = _padded(x.shape, n, None, "", x)
     middle[...] = x
-    return _window_sum(padded, n)
+    return _window_sum(padded, n, get_array_module(x).empty_like(x))
 
 
 class _LRNCache(typing.NamedTuple):
@@ -107,14 +109,20 @@ def lrn_forward(x, n: int = paper.LRN_N, k: float = paper.LRN_K, alpha: float = 
         out, scale, factor = cuda_kernels.lrn_forward(x, n, k, alpha, beta)
         return out, _LRNCache(x, scale, factor, n, workspace)
     squares, middle = _padded(x.shape, n, workspace, "scratch", x)
-    xp.multiply(x, x, out=middle)
-    d = _window_sum(squares, n)
-    d *= alpha
-    d += k
-    scale = xp.power(d, -beta, dtype=x.dtype)  # d^-beta
-    out = x * scale
-    factor = xp.divide(scale, d, out=d)  # d^(-beta-1), in d's memory
-    factor *= x.dtype.type(-2.0 * alpha * beta)
+    out, scale, factor = (xp.empty(x.shape, dtype=x.dtype) for _ in range(3))
+
+    def normalize(part):  # the images of one part, on one thread (``threads``)
+        a = x[part]
+        xp.multiply(a, a, out=middle[part])
+        d = _window_sum(squares[part], n, out=factor[part])
+        d *= alpha
+        d += k
+        xp.power(d, -beta, out=scale[part])  # d^-beta
+        xp.multiply(a, scale[part], out=out[part])
+        xp.divide(scale[part], d, out=d)  # d^(-beta-1), in d's memory
+        d *= x.dtype.type(-2.0 * alpha * beta)
+
+    threads.split(len(x), normalize, x, size=5 * x.size)
     return out, _LRNCache(x, scale, factor, n, workspace)
 
 
@@ -130,9 +138,15 @@ def lrn_backward(dout, cache):
     if cuda_kernels.applies(xp, x):  # then the forward pass made x contiguous
         return cuda_kernels.lrn_backward(dout, x, scale, factor, n)
     terms, middle = _padded(x.shape, n, workspace, "scratch", dout)
-    xp.multiply(dout, x, out=middle)
-    middle *= factor
-    dx = _window_sum(terms, n)
-    dx *= x
-    dx += xp.multiply(dout, scale, out=middle)  # the terms are summed: their memory is free
+    dx = xp.empty(x.shape, dtype=x.dtype)
+
+    def gradient(part):  # the images of one part, on one thread (``threads``)
+        xp.multiply(dout[part], x[part], out=middle[part])
+        middle[part] *= factor[part]
+        _window_sum(terms[part], n, out=dx[part])
+        dx[part] *= x[part]
+        # The terms are summed: their memory is free for the other product.
+        dx[part] += xp.multiply(dout[part], scale[part], out=middle[part])
+
+    threads.split(len(x), gradient, x, size=5 * x.size)
     return dx

@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import typing
 
-from .. import paper
+from .. import paper, threads
 from ..backend import get_array_module
 from . import _checks, cuda_kernels
 from .workspace import Workspace, scratch
@@ -125,37 +125,37 @@ def _taps(x, axis: int, k: int, stride: int, count: int):
     return x[tuple(index)]
 
 
-def _max_along(x, axis: int, size: int, stride: int, nan_aware: bool, out):
-    """1-D max pooling along ``axis``: windows of ``size`` every ``stride``, maxima into ``out``.
+def _max_along(x, axis: int, size: int, stride: int, nan_aware: bool, out, first):
+    """1-D max pooling along ``axis``: windows of ``size`` every ``stride``, maxima into ``out``
+    and, for each window, the offset ``0..size-1`` of its first maximum into ``first`` (bytes).
 
-    Returns ``out`` and, for each window, the offset ``0..size-1`` of its first maximum. With
-    ``nan_aware`` a NaN wins over any number (the naive version's rule); without, comparisons
-    ignore NaN, which is exact only when there is none (the caller checks).
+    With ``nan_aware`` a NaN wins over any number (the naive version's rule); without,
+    comparisons ignore NaN, which is exact only when there is none (the caller checks).
     """
     xp = get_array_module(x)
     count = out.shape[axis]
-    dtype = xp.min_scalar_type(size - 1)
     best = _taps(x, axis, 0, stride, count)  # a view of x until the first step writes out
-    first = None
+    if size == 1:
+        first.fill(0)
+        xp.copyto(out, best)
     for k in range(1, size):
         candidate = _taps(x, axis, k, stride, count)
-        better = candidate > best  # strictly: a later equal value does not take over
+        # Strictly greater: a later equal value does not take over. A bool is a byte 0 or 1,
+        # so writing it into the byte offsets as k = 1 costs no extra pass; after that, k
+        # exceeds every offset recorded so far, so max() writes it exactly where better
+        # (arithmetic on bytes: far faster than copyto(..., where=) or boolean indexing).
+        in_place = k == 1 and first.dtype.itemsize == 1
+        better = xp.greater(candidate, best, out=first.view(bool) if in_place else None)
         if nan_aware:
             better |= xp.isnan(candidate)
-        # Offsets are bytes and a bool is a byte 0 or 1: viewing it costs no pass. After k = 1,
-        # k exceeds every offset recorded so far, so max() writes it exactly where better
-        # (arithmetic on bytes: far faster than copyto(..., where=) or boolean indexing).
-        step = better.view(dtype) if dtype.itemsize == 1 else better.astype(dtype)
-        if first is None:
-            first = step
-        else:
+        if k == 1 and not in_place:  # windows wider than 256
+            first[...] = better
+        elif k > 1:
+            step = better.view(first.dtype) if first.dtype.itemsize == 1 else better.astype(first.dtype)
             step *= k
             xp.maximum(first, step, out=first)
         best = xp.maximum(best, candidate, out=out)  # NaN propagates
-    if first is None:  # size 1
-        first = xp.zeros(out.shape, dtype=dtype)
-        xp.copyto(out, best)
-    return out, first
+    return out
 
 
 def _route_along(dout, first, axis: int, size: int, stride: int, dx):
@@ -182,13 +182,21 @@ def _route_along(dout, first, axis: int, size: int, stride: int, dx):
 
 
 def _separable_max(x, size, stride, oh, ow, nan_aware, workspace):
-    """Rows first (along the width), then the row maxima (along the height)."""
+    """Rows first (along the width), then the row maxima (along the height); each part of the
+    batch on its own thread (``threads``)."""
     xp = get_array_module(x)
     n, c, h, _ = x.shape
+    offsets = xp.min_scalar_type(size - 1)  # a byte
     rows = scratch(workspace, "scratch", (n, c, h, ow), x)
-    rows, first_in_row = _max_along(x, 3, size, stride, nan_aware, rows)
-    out, first_row = _max_along(rows, 2, size, stride, nan_aware,
-                                xp.empty((n, c, oh, ow), dtype=x.dtype))
+    first_in_row = xp.empty((n, c, h, ow), dtype=offsets)
+    out = xp.empty((n, c, oh, ow), dtype=x.dtype)
+    first_row = xp.empty((n, c, oh, ow), dtype=offsets)
+
+    def pool(part):
+        _max_along(x[part], 3, size, stride, nan_aware, rows[part], first_in_row[part])
+        _max_along(rows[part], 2, size, stride, nan_aware, out[part], first_row[part])
+
+    threads.split(n, pool, x)
     return out, first_in_row, first_row
 
 
@@ -245,7 +253,12 @@ def maxpool2d_backward(dout, cache):
                                              cache.stride)
     x_shape, first_in_row, first_row, size, stride, workspace = cache
     _check_dout("maxpool2d_backward", dout, first_row.shape)
-    xp = get_array_module(dout)
     d_rows = scratch(workspace, "scratch", first_in_row.shape, dout)
-    _route_along(dout, first_row, 2, size, stride, d_rows)
-    return _route_along(d_rows, first_in_row, 3, size, stride, xp.empty(x_shape, dtype=dout.dtype))
+    dx = get_array_module(dout).empty(x_shape, dtype=dout.dtype)
+
+    def route(part):
+        _route_along(dout[part], first_row[part], 2, size, stride, d_rows[part])
+        _route_along(d_rows[part], first_in_row[part], 3, size, stride, dx[part])
+
+    threads.split(len(dx), route, dx)
+    return dx
