@@ -161,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
         "figure1.png, summary.json and each network's history (CSV, JSON) into --out, and ends "
         "with one summary line, e.g. 'relu: 25% training error at epoch 3; tanh: at epoch 14; "
         "ratio 4.7'. CIFAR-10 is the default; where it cannot be had (offline) the command "
-        "says so and uses Fashion-MNIST. The defaults take about 4 minutes on 2 CPU cores.",
+        "says so and uses Fashion-MNIST. The defaults take about 2.5 minutes on 2 CPU cores.",
     )
     p.add_argument("--dataset", choices=list(DATASETS), default="cifar10",
                    help="cifar10 (default; falls back to fashion-mnist when unavailable) or "

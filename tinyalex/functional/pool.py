@@ -181,9 +181,10 @@ def _route_along(dout, first, axis: int, size: int, stride: int, dx):
     return dx
 
 
-def _separable_max(x, size, stride, oh, ow, nan_aware, workspace):
+def _separable_max(x, size, stride, oh, ow, workspace):
     """Rows first (along the width), then the row maxima (along the height); each part of the
-    batch on its own thread (``threads``)."""
+    batch on its own thread (``threads``). A part whose output holds a NaN (rare; NaN always
+    reaches the output) is pooled again with the NaN-aware comparisons."""
     xp = get_array_module(x)
     n, c, h, _ = x.shape
     offsets = xp.min_scalar_type(size - 1)  # a byte
@@ -193,8 +194,11 @@ def _separable_max(x, size, stride, oh, ow, nan_aware, workspace):
     first_row = xp.empty((n, c, oh, ow), dtype=offsets)
 
     def pool(part):
-        _max_along(x[part], 3, size, stride, nan_aware, rows[part], first_in_row[part])
-        _max_along(rows[part], 2, size, stride, nan_aware, out[part], first_row[part])
+        for nan_aware in (False, True):
+            _max_along(x[part], 3, size, stride, nan_aware, rows[part], first_in_row[part])
+            _max_along(rows[part], 2, size, stride, nan_aware, out[part], first_row[part])
+            if not xp.isnan(out[part]).any():
+                break
 
     threads.split(n, pool, x)
     return out, first_in_row, first_row
@@ -233,9 +237,7 @@ def maxpool2d_forward(x, size: int = paper.POOL_SIZE, stride: int = paper.POOL_S
     if cuda_kernels.applies(xp, x):
         out, argmax = cuda_kernels.maxpool_forward(x, size, stride, oh, ow)
         return out, _ArgmaxCache(x.shape, argmax, size, stride)
-    out, first_in_row, first_row = _separable_max(x, size, stride, oh, ow, False, workspace)
-    if bool(xp.isnan(out).any()):  # rare, and NaN always reaches the output
-        out, first_in_row, first_row = _separable_max(x, size, stride, oh, ow, True, workspace)
+    out, first_in_row, first_row = _separable_max(x, size, stride, oh, ow, workspace)
     return out, _PoolCache(x.shape, first_in_row, first_row, size, stride, workspace)
 
 
