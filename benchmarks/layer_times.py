@@ -39,8 +39,8 @@ def make_model(name: str, device):
     from tinyalex.models import AlexNet, Figure1Net
 
     if name == "alexnet":
-        return AlexNet(devices=(device,))
-    return Figure1Net(name.split("-")[1], device=device)
+        return AlexNet(devices=(device,), inplace=True)
+    return Figure1Net(name.split("-")[1], inplace=True, device=device)
 
 
 def timed(function, times: list, sync):

@@ -134,7 +134,7 @@ def figure1_case(activation: str) -> Case:
     def make_model(device="cpu", dropout=None, dtype="float32"):  # no dropout in this net
         from tinyalex.models import Figure1Net
 
-        return Figure1Net(activation, device=device, dtype=dtype)
+        return Figure1Net(activation, inplace=True, device=device, dtype=dtype)
 
     def make_net(dropout):
         from torch import nn
@@ -197,7 +197,7 @@ def alexnet_case(towers: int, batch: int = 32, default: bool = True) -> Case:
     def make_model(device="cpu", dropout=0.5, dtype="float32"):
         from tinyalex.models import AlexNet
 
-        return AlexNet(devices=(device,) * towers, dropout=dropout, dtype=dtype)
+        return AlexNet(devices=(device,) * towers, dropout=dropout, inplace=True, dtype=dtype)
 
     def split(state):
         from tinyalex.models import split_towers

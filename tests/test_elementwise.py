@@ -118,3 +118,39 @@ def test_dropout_seed_reproducible_and_float32(xp):
 def test_dropout_bad_p(xp, p):
     with pytest.raises(ValueError, match=f"dropout_forward: p is the probability.*got {p}"):
         F.dropout_forward(xp.ones(3), p)
+
+
+@pytest.mark.parametrize("forward, backward", [(F.relu_forward, F.relu_backward),
+                                               (F.tanh_forward, F.tanh_backward)])
+def test_activations_in_place_give_the_same_bits(xp, rng, forward, backward):
+    x = xp.asarray(rng.standard_normal((4, 3, 5, 5)).astype(np.float32))
+    dout = xp.asarray(rng.standard_normal(x.shape).astype(np.float32))
+    out, cache = forward(x)
+    dx = backward(dout, cache)
+    x2, dout2 = x.copy(), dout.copy()
+    out2, cache2 = forward(x2, out=x2)
+    assert out2 is x2 and cache2 is x2  # the input now holds the output
+    dx2 = backward(dout2, cache2, out=dout2)
+    assert dx2 is dout2
+    np.testing.assert_array_equal(to_numpy(out2), to_numpy(out))
+    np.testing.assert_array_equal(to_numpy(dx2), to_numpy(dx))
+    given = xp.empty_like(x)  # any array of the right shape and dtype will do
+    assert forward(x, out=given)[0] is given
+    np.testing.assert_array_equal(to_numpy(given), to_numpy(out))
+
+
+@pytest.mark.parametrize("forward, backward", [(F.relu_forward, F.relu_backward),
+                                               (F.tanh_forward, F.tanh_backward)])
+def test_activations_refuse_a_wrong_out(xp, forward, backward):
+    x = xp.ones((2, 3), dtype=xp.float32)
+    name = forward.__name__
+    with pytest.raises(ValueError, match=rf"{name}: out must have shape \(2, 3\), got \(3, 2\)"):
+        forward(x, out=xp.empty((3, 2), dtype=xp.float32))
+    with pytest.raises(ValueError, match=rf"{name}: out must have dtype float32, got float64"):
+        forward(x, out=xp.empty((2, 3)))
+    out, cache = forward(x)
+    with pytest.raises(ValueError, match=r"out must have shape \(2, 3\), got \(6,\)"):
+        backward(out, cache, out=xp.empty(6, dtype=xp.float32))
+    if xp is not np:
+        with pytest.raises(ValueError, match=rf"{name}: out is a ndarray, but the input"):
+            forward(x, out=np.empty((2, 3), dtype=np.float32))

@@ -1,6 +1,6 @@
 """The models' fast paths change no number: a shared Workspace gives the same outputs and
-gradients bit for bit as none, and skipping the first layer's input gradient leaves every
-parameter's gradient as it was."""
+gradients bit for bit as none, so do activations in place, and skipping the first layer's input
+gradient leaves every parameter's gradient as it was."""
 
 import numpy as np
 import pytest
@@ -46,6 +46,41 @@ def test_a_workspace_changes_no_bit(rng, dtype):
             for a, b in zip(got[:1] + got[2:], want[:1] + want[2:], strict=True):
                 assert a.dtype == dtype
                 np.testing.assert_array_equal(to_numpy(a), to_numpy(b))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_activations_in_place_change_no_bit(rng, dtype):
+    for plain, _, size in _models(dtype):
+        if isinstance(plain, AlexNet):
+            fast = AlexNet(devices=plain.devices, dtype=dtype, seed=3, inplace=True,
+                           **SMALL_ALEXNET)
+        else:
+            fast = Figure1Net(plain.activation, plain.lrn, inplace=True, dtype=dtype,
+                              seed=1 if plain.lrn else 2)
+        activations = [layer for layer in fast.leaves() if isinstance(layer, (L.ReLU, L.Tanh))]
+        assert activations and all(layer.inplace for layer in activations)
+        assert not any(getattr(layer, "inplace", False) for layer in plain.leaves())
+        for _ in range(2):
+            x = rng.standard_normal((3, 3, size, size)).astype(dtype)
+            dlogits = rng.standard_normal((3, 6 if size == 67 else 10)).astype(dtype)
+            kept = x.copy(), dlogits.copy()
+            got, want = _step(fast, x, dlogits), _step(plain, x, dlogits)
+            np.testing.assert_array_equal(x, kept[0])  # the model's own inputs stay as they were
+            np.testing.assert_array_equal(dlogits, kept[1])
+            for a, b in zip(got[:1] + got[2:], want[:1] + want[2:], strict=True):
+                np.testing.assert_array_equal(to_numpy(a), to_numpy(b))
+
+
+def test_an_activation_in_place_overwrites_its_input_and_gradient(rng):
+    for layer in (L.ReLU(inplace=True), L.Tanh(inplace=True)):
+        x = rng.standard_normal((2, 5))
+        dout = rng.standard_normal((2, 5))
+        expected_out, cache = (F.relu_forward if isinstance(layer, L.ReLU) else F.tanh_forward)(x)
+        out = layer.forward(x)
+        assert np.shares_memory(out, x)
+        np.testing.assert_array_equal(x, expected_out)
+        dx = layer.backward(dout)
+        assert np.shares_memory(dx, dout)
 
 
 @pytest.mark.parametrize("make", [

@@ -66,10 +66,11 @@ def build_model(config: dict, num_classes: int, channels: int, side: int):
         common["weight_std"] = config["weight_std"]
     if config["model"] == "figure1":
         return Figure1Net(config["activation"], config["lrn"], in_channels=channels,
-                          input_size=side, device=config["device"] or "cpu", **common)
+                          input_size=side, device=config["device"] or "cpu", inplace=True,
+                          **common)
     convs, hidden = alexnet_widths(config["width"])
     return AlexNet(devices=config["devices"] or (config["device"] or "cpu",), input_size=side,
-                   channels=convs, hidden=hidden, **common)
+                   channels=convs, hidden=hidden, inplace=True, **common)
 
 
 def resume_config(path, given: dict, defaults: dict) -> dict:

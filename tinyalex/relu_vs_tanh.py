@@ -143,7 +143,7 @@ def run(dataset: str = "cifar10", *, subset=DEFAULT_SUBSET, test_subset: int = T
     for activation in ACTIVATIONS:
         model = Figure1Net(activation, in_channels=data.image_shape[0],
                            input_size=data.image_shape[1], num_classes=len(data.classes),
-                           device=device, seed=seed)
+                           inplace=True, device=device, seed=seed)
         trainer = Trainer(model, (data.train_images, data.train_labels), preprocess,
                           val=(data.test_images, data.test_labels) if test_subset else None,
                           lr=lrs[activation], weight_decay=0.0, batch_size=batch_size,

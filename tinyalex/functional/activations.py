@@ -5,6 +5,8 @@ so deep nets trained with it learn several times faster than with the saturating
 ``f(x) = tanh(x)``, whose gradient ``1 - tanh(x)^2`` vanishes for large ``|x|``.
 
 Each pass runs on all the CPU's cores, a part of the first axis per thread (``threads.apply``).
+``out=`` lets a pass write into an existing array, its input included: the layers'
+``inplace=True`` (a new array of activations costs more than computing them; see ``layers.ReLU``).
 """
 
 from __future__ import annotations
@@ -14,47 +16,70 @@ from ..backend import get_array_module
 from . import _checks
 
 
-def relu_forward(x):
-    """ReLU (paper §3.1): ``out = max(0, x)``, elementwise. x: any shape."""
+def relu_forward(x, out=None):
+    """ReLU (paper §3.1): ``out = max(0, x)``, elementwise. x: any shape.
+
+    ``out``: the array to write into (``x``'s shape and dtype), e.g. ``x`` itself to work in
+    place, as PyTorch's ``inplace=True`` does: no new array, but ``x`` is lost. Default: a new
+    array.
+    """
     _checks.floating("relu_forward", ("x", x))
     xp = get_array_module(x)
-    out = xp.empty_like(x)
+    out = _result("relu_forward", out, x)
     threads.apply(lambda x, out: xp.maximum(x, 0, out=out), x, out)
     # The cache is the output, not x: out > 0 exactly where x > 0, and the output is kept anyway
     # by the next layer that needs its input (LRN, a convolution), so x can be freed.
     return out, out
 
 
-def relu_backward(dout, cache):
-    """``dx = dout * [x > 0]`` (the subgradient at 0 is taken to be 0), from the output."""
-    out = cache
-    _checks.dout_like("relu_backward", dout, out.shape, out.dtype)
+def relu_backward(dout, cache, out=None):
+    """``dx = dout * [x > 0]`` (the subgradient at 0 is taken to be 0), from the output.
+
+    ``out``: the array to write ``dx`` into, e.g. ``dout`` itself (default: a new array).
+    """
+    y = cache
+    _checks.dout_like("relu_backward", dout, y.shape, y.dtype)
     xp = get_array_module(dout)
-    dx = xp.empty_like(out)
-    threads.apply(lambda dout, out, dx: xp.multiply(dout, out > 0, out=dx), dout, out, dx)
+    dx = _result("relu_backward", out, y)
+    threads.apply(lambda dout, y, dx: xp.multiply(dout, y > 0, out=dx), dout, y, dx)
     return dx
 
 
-def tanh_forward(x):
-    """Hyperbolic tangent (paper §3.1): ``out = tanh(x)``, elementwise. x: any shape."""
+def tanh_forward(x, out=None):
+    """Hyperbolic tangent (paper §3.1): ``out = tanh(x)``, elementwise. x: any shape.
+    ``out``: as for ``relu_forward``."""
     _checks.floating("tanh_forward", ("x", x))
     xp = get_array_module(x)
-    out = xp.empty_like(x)
+    out = _result("tanh_forward", out, x)
     threads.apply(lambda x, out: xp.tanh(x, out=out), x, out)
     return out, out
 
 
-def tanh_backward(dout, cache):
-    """``dx = dout * (1 - tanh(x)^2)``, computed from the forward output."""
-    out = cache
-    _checks.dout_like("tanh_backward", dout, out.shape, out.dtype)
+def tanh_backward(dout, cache, out=None):
+    """``dx = dout * (1 - tanh(x)^2)``, computed from the forward output.
+    ``out``: as for ``relu_backward``."""
+    y = cache
+    _checks.dout_like("tanh_backward", dout, y.shape, y.dtype)
     xp = get_array_module(dout)
-    dx = xp.empty_like(out)
-    threads.apply(lambda dout, out, dx: _tanh_gradient(xp, dout, out, dx), dout, out, dx)
+    dx = _result("tanh_backward", out, y)
+    threads.apply(lambda dout, y, dx: _tanh_gradient(xp, dout, y, dx), dout, y, dx)
     return dx
 
 
-def _tanh_gradient(xp, dout, out, dx):
-    xp.multiply(out, out, out=dx)
-    xp.subtract(1, dx, out=dx)  # in place: one array for the three passes
-    dx *= dout
+def _tanh_gradient(xp, dout, y, dx):
+    slope = xp.multiply(y, y)  # a temporary of this thread's part: dx may be dout itself
+    xp.subtract(1, slope, out=slope)
+    xp.multiply(slope, dout, out=dx)
+
+
+def _result(op: str, out, like):
+    """``out``, checked to match ``like``'s shape, dtype and array module, or a new array."""
+    if out is None:
+        return get_array_module(like).empty_like(like)
+    if get_array_module(out) is not get_array_module(like):
+        raise ValueError(f"{op}: out is a {type(out).__name__}, but the input is a "
+                         f"{type(like).__name__}")
+    _checks.same_shape(op, "out", out, like.shape)
+    if out.dtype != like.dtype:
+        raise ValueError(f"{op}: out must have dtype {like.dtype}, got {out.dtype}")
+    return out

@@ -13,7 +13,8 @@ The ops stay pure functions of their arguments:
 * nothing an op returns, and nothing it keeps in its cache, is a view of the workspace.
 
 So results never depend on the history of calls, and one workspace can serve every layer of a
-model. Use one workspace per thread and per device (a CuPy buffer lives on one GPU).
+model. Use one workspace per thread and per device (a CuPy buffer lives on one GPU); the threads
+an op starts itself (``tinyalex.threads``) each write their own part of its buffers.
 
 Three names, shared by all ops, so that a model's workspace holds three buffers, each as large
 as the largest layer needs, not one per op and temporary: ``"copies"`` (the copies of an input

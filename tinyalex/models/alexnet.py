@@ -147,7 +147,8 @@ class AlexNet(Module):
     scaled-down network of the gradient check). ``dropout``: p of the dropout after fc6 and fc7.
     ``weight_std``: 0.01 (§5) or ``"fan_in"``. ``seed``: the initial weights and the dropout
     masks (one generator per layer and tower). ``input_grad``: whether ``backward`` computes
-    the gradient of the images (see "Communication" in the module docstring).
+    the gradient of the images (see "Communication" in the module docstring). ``inplace``: the
+    ReLUs overwrite their inputs and gradients (faster, as training does; see ``layers.ReLU``).
 
     Parameter names: ``tower0.conv1.weight`` ... ``tower1.fc8.bias`` on two devices,
     ``conv1.weight`` ... ``fc8.bias`` on one. ``forward(x)`` takes ``x`` on ``model.device``
@@ -158,8 +159,8 @@ class AlexNet(Module):
     def __init__(self, num_classes: int = paper.NUM_CLASSES, devices=("cpu", "cpu"), *,
                  input_size: int = INPUT_SIZE, channels=paper.CONV_CHANNELS,
                  hidden: int = paper.FC_HIDDEN, dropout: float = paper.DROPOUT_P,
-                 weight_std=paper.INIT_STD, input_grad: bool = False, dtype=numpy.float32,
-                 seed: int = 0):
+                 weight_std=paper.INIT_STD, input_grad: bool = False, inplace: bool = False,
+                 dtype=numpy.float32, seed: int = 0):
         self.devices = tower_devices(devices)
         self.device = self.devices[0]
         towers = len(self.devices)
@@ -180,7 +181,7 @@ class AlexNet(Module):
                      for name, child in zip(PARAMETER_LAYERS, root.spawn(len(PARAMETER_LAYERS)))}
         dropout_rngs = iter([numpy.random.default_rng(s) for s in root.spawn(2 * towers)])
         tower_stages = [self._tower(t, init_rngs, dropout_rngs, dropout, weight_std, input_grad,
-                                    dtype) for t in range(towers)]
+                                    inplace, dtype) for t in range(towers)]
         self.stages = [list(stage) for stage in zip(*tower_stages)]  # stages[k][t]: stage k of tower t
         workspaces = {}  # one per memory: each GPU's, and the machine's for every CPU device
         for device, stages in zip(self.devices, tower_stages):
@@ -193,7 +194,8 @@ class AlexNet(Module):
         self.exchanges += [Exchange(label, every, every, self.transfer_log) for label in EXCHANGES[1:]]
         self.exchanges.append(Exchange("logits", every, first, self.transfer_log))
 
-    def _tower(self, t, init_rngs, dropout_rngs, dropout, weight_std, input_grad, dtype) -> list:
+    def _tower(self, t, init_rngs, dropout_rngs, dropout, weight_std, input_grad, inplace,
+               dtype) -> list:
         """Tower ``t``'s five stages, each a ``Sequential`` (the whole net if on one device)."""
         towers = len(self.devices)
         groups = 2 // towers  # on one device the two towers become two groups
@@ -208,27 +210,31 @@ class AlexNet(Module):
 
         here = {"device": device}
         name = f"tower{t}" if towers > 1 else ""
+
+        def relu():
+            return ReLU(inplace, **here)
+
         features = Sequential({
             "conv1": Conv2d(3, c1, 11, stride=4, input_grad=input_grad, **init("conv1")),
-            "relu1": ReLU(**here), "lrn1": LRN(groups=groups, **here), "pool1": MaxPool2d(**here),
+            "relu1": relu(), "lrn1": LRN(groups=groups, **here), "pool1": MaxPool2d(**here),
             "conv2": Conv2d(c1, c2, 5, padding=2, groups=groups, **init("conv2")),  # own maps only
-            "relu2": ReLU(**here), "lrn2": LRN(groups=groups, **here), "pool2": MaxPool2d(**here),
+            "relu2": relu(), "lrn2": LRN(groups=groups, **here), "pool2": MaxPool2d(**here),
         }, name=name)
         convs = Sequential({
             "conv3": Conv2d(self.channels[1], c3, 3, padding=1, **init("conv3")),  # both towers' maps
-            "relu3": ReLU(**here),
+            "relu3": relu(),
             "conv4": Conv2d(c3, c4, 3, padding=1, groups=groups, **init("conv4")),
-            "relu4": ReLU(**here),
+            "relu4": relu(),
             "conv5": Conv2d(c4, c5, 3, padding=1, groups=groups, **init("conv5")),
-            "relu5": ReLU(**here), "pool5": MaxPool2d(**here), "flatten": Flatten(**here),
+            "relu5": relu(), "pool5": MaxPool2d(**here), "flatten": Flatten(**here),
         }, name=name)
         maps = features.output_shape(self.input_shape)
         pool5 = convs.output_shape((self.channels[1], *maps[1:]))[0]
         classifier = [
             {"fc6": Linear(towers * pool5, hidden, **init("fc6")),  # both towers' pool5
-             "relu6": ReLU(**here), "drop6": Dropout(dropout, rng=next(dropout_rngs), **here)},
+             "relu6": relu(), "drop6": Dropout(dropout, rng=next(dropout_rngs), **here)},
             {"fc7": Linear(self.hidden, hidden, **init("fc7")),  # both halves of fc6
-             "relu7": ReLU(**here), "drop7": Dropout(dropout, rng=next(dropout_rngs), **here)},
+             "relu7": relu(), "drop7": Dropout(dropout, rng=next(dropout_rngs), **here)},
             {"fc8": Linear(self.hidden, classes, **init("fc8"))},  # both halves of fc7
         ]
         return [features, convs] + [Sequential(layers, name=name) for layers in classifier]
