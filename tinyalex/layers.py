@@ -449,7 +449,7 @@ class Linear(Layer):
 class _Activation(Layer):
     """An element-wise activation; ``inplace=True`` writes the output over the input and the
     input gradient over the upstream gradient, as PyTorch's ``inplace=True``: no new arrays
-    (a Figure-1 training step 9% faster), but an array kept from the layer before, or from
+    (a Figure-1 training step 3-4% faster), but an array kept from the layer before, or from
     the layer after in backward, is overwritten. The models use it only where asked to
     (``inplace=`` of ``Figure1Net`` and ``AlexNet``); keep it off to inspect activations.
     Subclasses set ``_ops = (forward, backward)``, the functional pair."""

@@ -57,7 +57,7 @@ class Figure1Net(Sequential):
     ``conv1.weight`` ... ``conv3.bias``, ``fc.weight``, ``fc.bias``. ``weight_std`` is
     ``"fan_in"`` or a number; ``seed`` fixes the initial weights. ``input_grad``: whether
     ``backward`` returns the gradient of the images (default: ``None`` instead). ``inplace``:
-    the activations overwrite their inputs and gradients (9% faster, as training does; keep it
+    the activations overwrite their inputs and gradients (3-4% faster, as training does; keep it
     off to look at the activations; see ``layers.ReLU``).
     """
 
