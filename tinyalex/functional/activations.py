@@ -6,7 +6,7 @@ so deep nets trained with it learn several times faster than with the saturating
 
 Each pass runs on all the CPU's cores, a part of the first axis per thread (``threads.apply``).
 ``out=`` lets a pass write into an existing array, its input included: the layers'
-``inplace=True`` (a new array of activations costs more than computing them; see ``layers.ReLU``).
+``inplace=True``, which saves a new array per pass (see ``layers.ReLU``).
 """
 
 from __future__ import annotations
