@@ -294,8 +294,8 @@ def conv2d_forward(x, w, b, stride=1, pad=0, groups: int = 1, workspace: Workspa
         conv_gather.gather_forward(saved, w, b, out, workspace)
     elif algorithm == "rows":
         y, saved = conv_rows.rows_conv(x.transpose(1, 2, 0, 3), w, (ph, pw), (oh, ow), groups,
-                                       workspace)
-        _add_bias(y.transpose(2, 0, 1, 3), b, out)
+                                       workspace, b)
+        threads.apply(xp.copyto, out, y.transpose(2, 0, 1, 3))
     else:
         saved = _im2col(x, kh, kw, *geometry, workspace)
         y = scratch(workspace, "product", (groups, f // groups, n * oh * ow), x)

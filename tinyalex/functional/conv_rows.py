@@ -116,10 +116,11 @@ def _kernel_rows(w, groups: int):
     return xp.ascontiguousarray(rows).reshape(groups, kh * (f // groups), cg * kw)
 
 
-def rows_conv(src, w, pad: tuple, out_size: tuple, groups: int, workspace):
-    """The convolution of ``src (C, H, N, W)`` with ``w``, stride 1, as ``(F, OH, N, OW)``, and
-    the width copies ``xw`` it made (views of the workspace if there is one; ``src`` may be a
-    view of its "scratch" buffer, which the output takes over once ``xw`` is made).
+def rows_conv(src, w, pad: tuple, out_size: tuple, groups: int, workspace, b=None):
+    """The convolution of ``src (C, H, N, W)`` with ``w``, stride 1, plus the bias ``b`` if
+    given, as ``(F, OH, N, OW)``, and the width copies ``xw`` it made (views of the workspace if
+    there is one; ``src`` may be a view of its "scratch" buffer, which the output takes over
+    once ``xw`` is made).
 
     The padding rows are zeros, so they are neither copied nor multiplied: ``Y`` has a row for
     every input row only, and each kernel row adds to the output rows that read one.
@@ -136,16 +137,22 @@ def rows_conv(src, w, pad: tuple, out_size: tuple, groups: int, workspace):
     y = y.reshape(groups, kh, f // groups, rows, n, ow)
     out = scratch(workspace, "scratch", (groups, f // groups, oh, n, ow), src)
 
+    start = 0 if b is None else b.reshape(groups, f // groups, 1, 1, 1)  # what the sums start at
+
     # Each thread adds up the rows of some kernels (split over kernels, not images: a kernel's
     # rows are one contiguous block; 2-3x faster).
     def add_rows(part):
+        first = start if b is None else start[:, part]
         for i in range(kh):
             lo, hi = _reads(i, top, bottom, oh)
             block = y[:, i, part, lo + i - top : hi + i - top]
             if i == 0:
-                out[:, part, :lo] = 0
-                out[:, part, hi:] = 0
-                out[:, part, lo:hi] = block
+                out[:, part, :lo] = first
+                out[:, part, hi:] = first
+                if b is None:
+                    out[:, part, lo:hi] = block
+                else:
+                    xp.add(block, first, out=out[:, part, lo:hi])
             else:
                 out[:, part, lo:hi] += block
 
