@@ -349,11 +349,13 @@ def conv2d_backward(dout, cache, input_grad: bool = True):
 
 
 def _bias_gradient(dout, axis: int):
-    """``db[f]``, the sum of ``dout`` over everything but the kernels' ``axis`` (0 or 1, the
-    one before it being the images). Each image's block of a kernel is summed first, then the
-    images in order: a kernel's sum does not depend on the others, so threads can take some
-    kernels each (``threads``) and give the same bits as one thread."""
+    """``db[f]``, the sum of ``dout`` over every axis but the kernels' ``axis``: 1 for NCHW,
+    0 for the rows algorithm's ``(F, OH, N, OW)``. Each kernel is summed on its own (NCHW: each
+    image's block, then the images in order), so threads can take some kernels each
+    (``threads``) and give the same bits as one thread."""
     xp = get_array_module(dout)
+    if xp is not numpy:  # one reduction: a GPU pays for every launch, and has no threads here
+        return dout.sum(axis=tuple(a for a in range(dout.ndim) if a != axis))
     db = xp.empty(dout.shape[axis], dtype=dout.dtype)
     blocks = dout.reshape(dout.shape[: axis + 1] + (-1,))  # (F, rest) or (N, F, rest)
 
