@@ -25,7 +25,9 @@ The backward pass is the same product transposed:
     db[f]  = sum_{n, p, q} dout[n, f, p, q]
 
 Both im2col and col2im loop over the KH*KW kernel offsets only; each step moves one strided slice
-of the whole batch, so the same code runs fast on NumPy and CuPy (and needs no ``add.at``).
+of the whole batch, so the same code runs fast on NumPy and CuPy (and needs no ``add.at``). On the
+CPU the fast version's copies run on every core, a part of the batch (or of the channels or
+kernels) per thread (``threads``); the products run on OpenBLAS's own threads.
 
 Two implementations, with the same results up to rounding:
 
