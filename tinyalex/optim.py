@@ -95,14 +95,14 @@ class SGD:
         Why blocks: each stays in the CPU's cache through the update's five passes, so the
         151 MB of fc6 travel from memory once per step instead of seven times, and its products
         need a 256 KB buffer instead of two 151 MB temporaries (measured: half the time). The
-        step splits the blocks over threads (``functional.threads``). A GPU's memory is fast
+        step splits the blocks over threads (``tinyalex.threads``). A GPU's memory is fast
         enough for whole arrays.
         """
         product = numpy.empty(min(self.BLOCK, w.size), dtype=w.dtype)
-        for start in range(blocks.start * self.BLOCK, min(blocks.stop * self.BLOCK, w.size),
-                           self.BLOCK):
-            block = slice(start, start + self.BLOCK)
-            self._update(v[block], w[block], g[block], decay, product[: len(w[block])])
+        end = min(blocks.stop * self.BLOCK, w.size)
+        for start in range(blocks.start * self.BLOCK, end, self.BLOCK):
+            block = slice(start, min(start + self.BLOCK, end))
+            self._update(v[block], w[block], g[block], decay, product[: block.stop - start])
 
     def _update(self, v, w, g, decay: float, product) -> None:
         """The rule, in place: ``v <- momentum v - decay w - lr g``, ``w <- w + v`` (``product``:

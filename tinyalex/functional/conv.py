@@ -110,9 +110,9 @@ def _im2col(x, kh, kw, sh, sw, ph, pw, oh, ow, workspace):
     def copy(part):
         source = x[part].transpose(1, 0, 2, 3)  # channels first: each copy writes rows of cols
         if ph or pw:
+            xpad[:, part].fill(0)
+            xpad[:, part, ph : ph + h, pw : pw + w] = source
             source = xpad[:, part]
-            source.fill(0)
-            source[:, :, ph : ph + h, pw : pw + w] = x[part].transpose(1, 0, 2, 3)
         for i in range(kh):
             for j in range(kw):
                 cols[:, i, j, part] = _windows(source, i, j, sh, sw, oh, ow)

@@ -137,24 +137,24 @@ def rows_conv(src, w, pad: tuple, out_size: tuple, groups: int, workspace, b=Non
     y = y.reshape(groups, kh, f // groups, rows, n, ow)
     out = scratch(workspace, "scratch", (groups, f // groups, oh, n, ow), src)
 
-    start = 0 if b is None else b.reshape(groups, f // groups, 1, 1, 1)  # what the sums start at
+    bias = None if b is None else b.reshape(groups, f // groups, 1, 1, 1)
 
     # Each thread adds up the rows of some kernels (split over kernels, not images: a kernel's
     # rows are one contiguous block; 2-3x faster).
     def add_rows(part):
-        first = start if b is None else start[:, part]
         for i in range(kh):
             lo, hi = _reads(i, top, bottom, oh)
             block = y[:, i, part, lo + i - top : hi + i - top]
-            if i == 0:
-                out[:, part, :lo] = first
-                out[:, part, hi:] = first
-                if b is None:
-                    out[:, part, lo:hi] = block
-                else:
-                    xp.add(block, first, out=out[:, part, lo:hi])
-            else:
+            if i > 0:
                 out[:, part, lo:hi] += block
+            elif bias is None:
+                out[:, part, :lo] = 0
+                out[:, part, hi:] = 0
+                out[:, part, lo:hi] = block
+            else:  # the bias joins the first sum: no pass of its own
+                out[:, part, :lo] = bias[:, part]
+                out[:, part, hi:] = bias[:, part]
+                xp.add(block, bias[:, part], out=out[:, part, lo:hi])
 
     threads.split(f // groups, add_rows, out, size=y.size)
     return out.reshape(f, oh, n, ow), xw
