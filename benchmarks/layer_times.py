@@ -22,11 +22,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
-
+# tinyalex before NumPy, so that its OPENBLAS_THREAD_TIMEOUT applies (tinyalex/__init__.py).
 from tinyalex import functional as F  # noqa: E402
 from tinyalex.backend import Device, to_device  # noqa: E402
 from tinyalex.optim import SGD  # noqa: E402
+
+import numpy as np  # noqa: E402
 
 MODELS = {  # name: (batch, image size, classes)
     "figure1-relu": (128, 32, 10),

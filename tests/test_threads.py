@@ -219,3 +219,28 @@ def test_a_forked_child_gets_threads_of_its_own():
     """
     done = _python(code)
     assert done.stdout.strip() == "0", done.stderr
+
+
+def test_importing_tinyalex_first_shortens_openblas_spin():
+    """OpenBLAS reads OPENBLAS_THREAD_TIMEOUT when NumPy loads: tinyalex sets it before then
+    (see tinyalex/__init__.py), and leaves a user's own value alone."""
+    code = """if True:
+        import builtins, os
+        load = builtins.__import__
+        def guard(name, *args, **kwargs):
+            if name == "numpy" and "OPENBLAS_THREAD_TIMEOUT" not in os.environ:
+                raise SystemExit("numpy was imported before OPENBLAS_THREAD_TIMEOUT was set")
+            return load(name, *args, **kwargs)
+        builtins.__import__ = guard
+        import tinyalex
+        print(os.environ["OPENBLAS_THREAD_TIMEOUT"])
+    """
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
+    for given, expected in ((None, "16"), ("20", "20")):
+        run_env = dict(env, PYTHONPATH=str(ROOT))
+        if given is not None:
+            run_env["OPENBLAS_THREAD_TIMEOUT"] = given
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              timeout=60, cwd=ROOT, env=run_env)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == expected

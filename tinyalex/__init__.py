@@ -18,6 +18,16 @@ Modules, from the bottom up (a lower one never imports a higher one):
 * ``tinyalex.plots``       Figures 1, 3 and 4 (imported on demand: it loads matplotlib)
 """
 
+import os
+
+# NumPy's OpenBLAS threads keep spinning on their cores for about 0.1 s after every matrix product
+# (2**28 cycles, its default), so the threads of ``tinyalex.threads`` that copy and pool right
+# after a product find no core free: a Figure-1 training step took 100 ms instead of 74 here.
+# 2**16 cycles (about 25 us) is as fast for the products. OpenBLAS reads this once, when NumPy
+# is first imported, so it only helps where tinyalex is imported before NumPy (as by
+# ``python -m tinyalex``); a value set by the user wins.
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "16")
+
 from . import (backend, batches, checkpoint, data, functional, gradcheck, layers, metrics, models,
                optim, paper, train)
 

@@ -17,6 +17,10 @@ bias gradient.
     # or, for element-wise work on arrays of one shape:
     threads.apply(lambda x, out: numpy.maximum(x, 0, out=out), x, out)
 
+This needs the cores to be free once a product has ended: ``import tinyalex`` shortens how long
+OpenBLAS's own threads spin after each product (``OPENBLAS_THREAD_TIMEOUT``, in
+``tinyalex/__init__.py``), where tinyalex is imported before NumPy.
+
 ``set_threads(n)`` (or the variable ``TINYALEX_THREADS`` at start-up) sets how many threads;
 the default is one per core this process may run on. Arrays on a GPU are never split: CuPy's
 kernels already run on the whole GPU, and the host only launches them.
