@@ -211,3 +211,33 @@ def test_bad_data_is_refused(data):
         Trainer(tiny_model(), train, preprocess, val=(train[0][:3], train[1][:2]))
     with pytest.raises(ValueError, match="batch_size must be an int >= 1"):
         Trainer(tiny_model(), train, preprocess, batch_size=0)
+
+
+def test_ten_crop_cuts_the_preprocessed_batch(data):
+    """Ten patches are cut from the batch ``preprocess`` returns, even where it resizes small
+    images up to more than the model's input (as the command line does for Fashion-MNIST)."""
+    _, (images, labels), _ = data
+    small = images[:, :, 1:7, 1:7]  # 6x6: the model's size, resized to 8x8 by preprocess
+    preprocess = Preprocess.fit(small, size=8)
+    model = tiny_model(5).eval()
+    ten = evaluate(model, small, labels, preprocess, batch_size=40, ten_crop=True)
+    centre = evaluate(model, small, labels, preprocess, batch_size=40)
+    assert ten["loss"] != centre["loss"]
+
+    def predict(x):
+        z = np.asarray(model.forward(x))
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+    probabilities = transforms.ten_crop_predict(predict, preprocess(small), 6)
+    assert ten["loss"] == pytest.approx(-np.log(probabilities[np.arange(60), labels]).mean(), rel=1e-5)
+
+
+def test_ten_crop_needs_a_patch_size(data):
+    train, (images, labels), preprocess = data
+    model = tiny_model(5)
+    model.input_shape = None
+    with pytest.raises(ValueError, match="evaluate: ten_crop needs a model with an input_shape"):
+        evaluate(model, images, labels, preprocess, ten_crop=True)
+    with pytest.raises(ValueError, match="Trainer: ten_crop needs a model with an input_shape"):
+        Trainer(model, train, preprocess, ten_crop=True)

@@ -91,12 +91,15 @@ def evaluate(model, images, labels, preprocess: Preprocess, *, batch_size: int =
 
     Each batch is preprocessed, then cut to the model's input size: the centre crop, or with
     ``ten_crop`` the paper's ten patches (§4.1: corners, centre and their mirrors), whose
-    softmax outputs are averaged. ``loss`` is the mean cross-entropy of the predicted class
-    probabilities; ``top1``/``top5`` the error rates (§6). ``Diverged`` if an output is not finite.
+    softmax outputs are averaged (cut from the preprocessed batch, which ``preprocess`` may have
+    resized; where it is the model's size already, the patches are the image and its mirror).
+    ``loss`` is the mean cross-entropy of the predicted class probabilities; ``top1``/``top5``
+    the error rates (§6). ``Diverged`` if an output is not finite.
     """
     size = _input_size(model)
-    crops = ten_crop and size is not None and size < images.shape[-1]
-    step = max(1, batch_size // 10) if crops else batch_size
+    if ten_crop and size is None:
+        raise ValueError("evaluate: ten_crop needs a model with an input_shape (the patch size)")
+    step = max(1, batch_size // 10) if ten_crop else batch_size
 
     def probabilities(x):
         return softmax(_logits(model, x))
@@ -108,7 +111,7 @@ def evaluate(model, images, labels, preprocess: Preprocess, *, batch_size: int =
         for idx in tqdm(batch_order(len(images), step), desc=desc, unit="batch", leave=False,
                         disable=not progress):
             x = preprocess(images[idx])
-            if crops:
+            if ten_crop:
                 p = transforms.ten_crop_predict(probabilities, x, size)  # on the model's device
                 log_p = get_array_module(p).log(p)
             else:
@@ -199,6 +202,8 @@ class Trainer:
                  settings: dict | None = None, verbose: bool = True):
         if not (isinstance(batch_size, int) and batch_size >= 1):
             raise ValueError(f"Trainer: batch_size must be an int >= 1, got {batch_size!r}")
+        if ten_crop and _input_size(model) is None:
+            raise ValueError("Trainer: ten_crop needs a model with an input_shape (the patch size)")
         self.model, self.preprocess, self.augment = model, preprocess, augment
         self.train_data = _check_data("training", train)
         self.val_data = None if val is None else _check_data("validation", val)
