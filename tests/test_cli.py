@@ -250,6 +250,26 @@ def test_train_resume_refuses_to_change_the_run(capsys, tmp_path):
 
 
 @pytest.mark.fashion_mnist
+def test_train_resume_tells_given_options_from_defaults(capsys, tmp_path):
+    """An option given with its default value is still given: --epochs 10 trains on to 10,
+    and --lr 0.01 (the default) cannot replace a checkpoint's 0.02."""
+    assert run(train_args(tmp_path, "--epochs", "1", "--lr", "0.02"), capsys)[0] == 0
+    last = str(tmp_path / "last.npz")
+    code, _, err = run(["train", "--resume", last, "--lr", "0.01"], capsys)
+    assert code == 2 and "cannot change --lr" in err
+    code, _, err = run(["train", "--resume", last, "--seed", "0", "--model", "figure1"], capsys)
+    assert code == 0, err  # the checkpoint's own values
+    assert load_checkpoint(last)[1]["epoch"] == 1  # no --epochs: the checkpoint's 1, done
+    code, out, _ = run(["train", "--resume", last, "--epochs", "10", "--quiet"], capsys)
+    assert code == 0 and "after epoch 1" in out and "nothing left" not in out
+    assert load_checkpoint(last)[1]["epoch"] == 10
+    code, out, _ = run(["train", "--resume", last, "--epochs", "10", "--quiet"], capsys)
+    assert code == 0 and "after epoch 10 of 10: nothing left to train" in out
+    code, _, err = run(["train", "--resume", last, "--epochs", "3"], capsys)
+    assert code == 2 and "has trained 10 epochs already, more than --epochs 3" in err
+
+
+@pytest.mark.fashion_mnist
 def test_train_a_small_alexnet_on_two_logical_devices(capsys, tmp_path):
     code, out, _ = run(["train", "--dataset", "fashion-mnist", "--model", "alexnet", "--width",
                         "0.0625", "--input-size", "67", "--devices", "cpu:0,cpu:1", "--subset",

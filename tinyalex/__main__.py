@@ -108,23 +108,34 @@ def _relu_vs_tanh(args) -> int:
     return 0
 
 
+# What ``train`` does with an option that is not given (its parser leaves them ``None``, so that
+# --resume can tell an option given on the command line from one left alone).
+TRAIN_DEFAULTS = {
+    "dataset": None, "model": "figure1", "activation": "relu", "lrn": False, "width": 1.0,
+    "input_size": INPUT_SIZE, "devices": None, "weight_std": None, "input_scale": None,
+    "lr": paper.LEARNING_RATE, "momentum": paper.MOMENTUM, "weight_decay": paper.WEIGHT_DECAY,
+    "patience": 1, "augment": True, "pca": True, "ten_crop": False, "subset": None,
+    "val_subset": None, "image_size": paper.IMAGE_SIZE, "epochs": 10, "batch_size": paper.BATCH_SIZE,
+    "device": None, "out": "runs/train", "seed": 0,  # device None: cpu, or the checkpoint's
+}
+
+
 def _train(args) -> int:
     from .recipe import resume_config, run_training
 
-    given = {k: v for k, v in vars(args).items() if k not in ("run", "command", "resume", "quiet")}
-    given["verbose"] = not args.quiet
+    given = {k: v for k, v in vars(args).items() if k in TRAIN_DEFAULTS and v is not None}
+    verbose = not args.quiet
     if args.resume and not Path(args.resume).is_file():
         raise ValueError(f"--resume {args.resume}: no such checkpoint file")
     if args.resume:
-        defaults = vars(build_parser().parse_args(["train"]))
-        config = resume_config(args.resume, given, {**defaults, "verbose": True})
+        config = resume_config(args.resume, given, verbose)
     elif args.dataset is None:
         raise ValueError("--dataset is required (cifar10, fashion-mnist or a folder), "
                          "unless --resume names a checkpoint")
-    elif args.model == "figure1" and (args.input_size or args.width != 1.0 or args.devices):
+    elif given.get("model", "figure1") == "figure1" and {"input_size", "width", "devices"} & set(given):
         raise ValueError("--input-size, --width and --devices apply to --model alexnet only")
     else:
-        config = {**given, "input_size": args.input_size or INPUT_SIZE}
+        config = {**TRAIN_DEFAULTS, **given, "verbose": verbose}
     run_training(config, resume=args.resume)
     return 0
 
@@ -133,13 +144,18 @@ def _train(args) -> int:
 # The parser
 
 
-def _add_common(p, *, out: str, device: str | None = "cpu") -> None:
-    p.add_argument("--batch-size", type=POSITIVE, default=paper.BATCH_SIZE,
+def _add_common(p, *, out: str, defaults: bool = True) -> None:
+    """The options both training commands take; ``defaults=False`` leaves them ``None`` when
+    not given (``train`` fills them in from ``TRAIN_DEFAULTS``, or from the checkpoint)."""
+    def default(value):
+        return value if defaults else None
+
+    p.add_argument("--batch-size", type=POSITIVE, default=default(paper.BATCH_SIZE),
                    help=f"images per SGD step (default {paper.BATCH_SIZE}, the paper's)")
-    p.add_argument("--device", type=_device, default=device,
+    p.add_argument("--device", type=_device, default=default("cpu"),
                    help="cpu (NumPy, the default) or cuda:N (CuPy on GPU N)")
-    p.add_argument("--out", default=out, help=f"folder for the results (default {out})")
-    p.add_argument("--seed", type=int, default=0,
+    p.add_argument("--out", default=default(out), help=f"folder for the results (default {out})")
+    p.add_argument("--seed", type=int, default=default(0),
                    help="seeds the weights, the subset, the shuffling and the augmentation (default 0)")
     p.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
 
@@ -197,12 +213,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset",
                    help="cifar10, fashion-mnist, or a folder holding train/ and val/, each with "
                    "one folder of JPEG/PNG images per class (required unless --resume)")
-    p.add_argument("--model", choices=("figure1", "alexnet"), default="figure1",
+    p.add_argument("--model", choices=("figure1", "alexnet"),
                    help="figure1 (the Figure-1 network, default) or alexnet")
-    p.add_argument("--activation", choices=("relu", "tanh"), default="relu",
+    p.add_argument("--activation", choices=("relu", "tanh"),
                    help="figure1's nonlinearity (default relu)")
-    p.add_argument("--lrn", action="store_true", help="figure1: add the paper's LRN (§3.3)")
-    p.add_argument("--width", type=RATE, default=1.0,
+    p.add_argument("--lrn", action="store_true", default=None, help="figure1: add the paper's LRN (§3.3)")
+    p.add_argument("--width", type=RATE,
                    help="alexnet: multiply every layer's kernels and units by this (default 1.0; "
                    "0.25 trains on a CPU)")
     p.add_argument("--input-size", type=_number(int, 67, what="an integer >= 67"),
@@ -215,31 +231,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input-scale", type=_scale,
                    help="divide the centred pixels by this: a number or std (default: std for "
                    "figure1, 1 for alexnet, the paper's raw pixels)")
-    p.add_argument("--lr", type=RATE, default=paper.LEARNING_RATE,
+    p.add_argument("--lr", type=RATE,
                    help=f"initial learning rate (default {paper.LEARNING_RATE:g}, the paper's)")
-    p.add_argument("--momentum", type=MOMENTUM, default=paper.MOMENTUM,
+    p.add_argument("--momentum", type=MOMENTUM,
                    help=f"default {paper.MOMENTUM:g}")
-    p.add_argument("--weight-decay", type=NON_NEGATIVE, default=paper.WEIGHT_DECAY,
+    p.add_argument("--weight-decay", type=NON_NEGATIVE,
                    help=f"default {paper.WEIGHT_DECAY:g}")
-    p.add_argument("--patience", type=POSITIVE, default=1,
+    p.add_argument("--patience", type=POSITIVE,
                    help="epochs without a better validation error before the learning rate is "
                    "divided by 10 (default 1, the paper's heuristic read literally)")
-    p.add_argument("--no-augment", dest="augment", action="store_false",
+    p.add_argument("--no-augment", dest="augment", action="store_false", default=None,
                    help="no random crops, flips or colour noise")
-    p.add_argument("--no-pca", dest="pca", action="store_false", help="no PCA colour noise")
-    p.add_argument("--ten-crop", action="store_true",
+    p.add_argument("--no-pca", dest="pca", action="store_false", default=None, help="no PCA colour noise")
+    p.add_argument("--ten-crop", action="store_true", default=None,
                    help="validate on the paper's ten patches per image (10x slower evaluation)")
-    p.add_argument("--subset", type=_subset, default=None,
+    p.add_argument("--subset", type=_subset,
                    help="training images drawn at random, or 'all' (default all)")
-    p.add_argument("--val-subset", type=_subset, default=None,
+    p.add_argument("--val-subset", type=_subset,
                    help="validation (test) images drawn at random, or 'all' (default all)")
-    p.add_argument("--image-size", type=POSITIVE, default=paper.IMAGE_SIZE,
+    p.add_argument("--image-size", type=POSITIVE,
                    help="image folders: the side images are rescaled and cropped to when read "
                    f"(default {paper.IMAGE_SIZE}, §2)")
     p.add_argument("--resume", metavar="PATH", help="a checkpoint (last.npz) to go on from")
-    p.add_argument("--epochs", type=POSITIVE, default=10,
+    p.add_argument("--epochs", type=POSITIVE,
                    help="epochs in all, a resumed run's earlier epochs included (default 10)")
-    _add_common(p, out="runs/train", device=None)  # None: cpu, or the checkpoint's
+    _add_common(p, out="runs/train", defaults=False)  # TRAIN_DEFAULTS fills them in
     p.set_defaults(run=_train)
 
     p = commands.add_parser(

@@ -73,25 +73,28 @@ def build_model(config: dict, num_classes: int, channels: int, side: int):
                    channels=convs, hidden=hidden, inplace=True, **common)
 
 
-def resume_config(path, given: dict, defaults: dict) -> dict:
-    """The config of the run in checkpoint ``path``, with the ``RESUMABLE`` options of ``given``
-    that differ from their ``defaults`` (``out`` defaults to the checkpoint's folder) and
-    ``given["verbose"]``.
+def resume_config(path, given: dict, verbose: bool = True) -> dict:
+    """The config of the run in checkpoint ``path``, with the ``RESUMABLE`` options that
+    ``given`` holds (the options given on the command line; ``out`` defaults to the
+    checkpoint's folder) and ``verbose``.
 
-    Any other option of ``given`` that differs from its default must equal the checkpoint's:
-    a resumed run is the same run, so changing, say, the learning rate is a ``ValueError``.
+    Any other option in ``given`` must equal the checkpoint's: a resumed run is the same run,
+    so changing, say, the learning rate is a ``ValueError``.
     """
     _, meta = load_checkpoint(path)
     saved = meta.get("settings", {}).get("config")
     if saved is None:
         raise ValueError(f"train --resume: {path} was not written by `python -m tinyalex train`")
-    changed = [key for key, value in given.items() if key not in (*RESUMABLE, "verbose")
-               and value != defaults.get(key) and value != saved.get(key)]
+    changed = [key for key, value in given.items() if key not in RESUMABLE and value != saved.get(key)]
     if changed:
         raise ValueError(f"train --resume: the run in {path} keeps its own settings; "
                          f"cannot change {', '.join('--' + k.replace('_', '-') for k in changed)}")
-    config = {**saved, "out": str(Path(path).parent), "verbose": given["verbose"]}
-    config.update({key: given[key] for key in RESUMABLE if given[key] != defaults.get(key)})
+    done = meta.get("epoch", 0)
+    if given.get("epochs", saved["epochs"]) < done:
+        raise ValueError(f"train --resume: {path} has trained {done} epochs already, more than "
+                         f"--epochs {given.get('epochs', saved['epochs'])}")
+    config = {**saved, "out": str(Path(path).parent), "verbose": verbose}
+    config.update({key: given[key] for key in RESUMABLE if key in given})
     return config
 
 
@@ -132,7 +135,9 @@ def run_training(config: dict, resume=None, log=print) -> list:
                       out=config["out"], settings={"config": config}, verbose=config["verbose"])
     if resume is not None:
         trainer.load(resume)
-        log(f"train: resumed from {resume} after epoch {trainer.epoch}")
+        done = trainer.epoch >= config["epochs"]
+        left = f" of {config['epochs']}: nothing left to train" if done else ""
+        log(f"train: resumed from {resume} after epoch {trainer.epoch}{left}")
     history = trainer.fit(config["epochs"])
     log(f"train: history and checkpoints in {config['out']}")
     return history
