@@ -88,3 +88,21 @@ def test_checkpoint_missing_and_foreign_files(tmp_path):
     np.savez(tmp_path / "plain.npz", w=np.ones(2))
     with pytest.raises(ValueError, match="not a tinyalex checkpoint"):
         checkpoint.load_checkpoint(tmp_path / "plain.npz")
+
+
+def test_checkpoint_truncated_corrupt_or_odd_files(tmp_path):
+    """Every way a file can fail to be a checkpoint ends in one ValueError naming the file."""
+    good = checkpoint.save_checkpoint(tmp_path / "good.npz", {"w": np.arange(1000.0)}, {"epoch": 1})
+    content = good.read_bytes()
+    corrupt = bytearray(content)
+    corrupt[content.index(b"w.npy") + 200] ^= 0xFF  # a byte of the array's data: a CRC error
+    np.save(tmp_path / "single.npy", np.ones(2))
+    np.savez(tmp_path / "list.npz", __meta__=np.frombuffer(b"[1, 2]", np.uint8))
+    np.savez(tmp_path / "json.npz", __meta__=np.frombuffer(b"{not json", np.uint8))
+    files = {"truncated.npz": content[: len(content) // 2], "corrupt.npz": bytes(corrupt),
+             "empty.npz": b""}
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    for name in (*files, "single.npy", "list.npz", "json.npz"):
+        with pytest.raises(ValueError, match=f"load_checkpoint: .*{name} is not a tinyalex checkpoint"):
+            checkpoint.load_checkpoint(tmp_path / name)

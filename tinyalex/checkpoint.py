@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import zipfile
 from pathlib import Path
 
 import numpy
@@ -55,11 +56,18 @@ def load_checkpoint(path) -> tuple[dict, dict]:
     if not path.is_file():
         raise FileNotFoundError(f"load_checkpoint: no checkpoint at {path}")
     try:
-        with numpy.load(path, allow_pickle=False) as data:
+        data = numpy.load(path, allow_pickle=False)
+        if not isinstance(data, numpy.lib.npyio.NpzFile):
+            raise ValueError("a single array, not an .npz archive")
+        with data:
             arrays = {name: data[name] for name in data.files}
-    except ValueError as error:  # e.g. an object array, which would need pickle
-        raise ValueError(f"load_checkpoint: {path} is not a tinyalex checkpoint ({error})") from None
-    if META_KEY not in arrays:
-        raise ValueError(f"load_checkpoint: {path} has no {META_KEY!r} entry; not a tinyalex checkpoint")
-    meta = json.loads(arrays.pop(META_KEY).tobytes().decode())
+        if META_KEY not in arrays:
+            raise ValueError(f"no {META_KEY!r} entry")
+        meta = json.loads(arrays.pop(META_KEY).tobytes().decode())
+        if not isinstance(meta, dict):
+            raise ValueError(f"its {META_KEY!r} entry is not a JSON object")
+    # A pickled object array (which numpy refuses), a truncated or corrupted zip, bad JSON:
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
+        raise ValueError(f"load_checkpoint: {path} is not a tinyalex checkpoint "
+                         f"({type(error).__name__}: {error})") from None
     return arrays, meta
