@@ -91,6 +91,9 @@ def test_help_of_every_command(capsys, command, options):
      "argument --input-size: expected an integer >= 67"),
     (["train", "--dataset", "cifar10", "--devices", "cpu"], "expected two devices, one per tower"),
     (["train", "--resume", "no/such/last.npz"], "--resume no/such/last.npz: no such checkpoint file"),
+    (["train", "--dataset", "cifar10", "--model", "alexnet", "--width", "inf"],
+     "argument --width: expected a positive number, got 'inf'"),
+    (["train", "--dataset", "cifar10", "--lr", "nan"], "argument --lr: expected a positive number"),
     (["bogus"], "invalid choice: 'bogus'"),
 ])
 def test_bad_arguments_give_one_line_and_exit_code_2(capsys, argv, message):
@@ -286,6 +289,14 @@ def test_train_a_small_alexnet_on_two_logical_devices(capsys, tmp_path):
                        capsys)  # the towers' devices come from the checkpoint
     assert code == 0 and "after epoch 1" in out
     assert load_checkpoint(tmp_path / "last.npz")[1]["epoch"] == 2
+
+
+def test_an_output_folder_that_cannot_be_made_is_one_line_and_exit_code_1(capsys, tmp_path):
+    (tmp_path / "file").write_text("")
+    code, out, err = run(train_args(tmp_path / "file" / "run", "--epochs", "1"), capsys)
+    assert code == 1 and "Traceback" not in err and err.count("\n") == 1
+    assert err.startswith("python -m tinyalex train: error:") and "Not a directory" in err
+    assert "epoch 1" not in out  # it failed before training
 
 
 def test_train_on_an_image_folder(capsys, tmp_path, rng):

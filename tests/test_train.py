@@ -180,6 +180,26 @@ def test_load_refuses_a_checkpoint_of_another_run(data, tmp_path):
         make_trainer(data).load(tmp_path / "other.npz")
 
 
+def test_load_refuses_a_checkpoint_without_the_schedule_before_restoring_anything(data, tmp_path):
+    train, val, preprocess = data
+    Trainer(tiny_model(), train, preprocess, lr=0.05, weight_decay=5e-4, batch_size=32, seed=3,
+            out=tmp_path, verbose=False).fit(1)  # no validation data: no schedule
+    trainer = make_trainer(data)
+    before = {k: v.copy() for k, v in trainer.model.state_dict().items()}
+    with pytest.raises(ValueError, match="written by a run without a learning-rate schedule .* "
+                                         "this trainer has one"):
+        trainer.load(tmp_path / "last.npz")
+    for name, value in trainer.model.state_dict().items():
+        np.testing.assert_array_equal(value, before[name])
+    assert trainer.epoch == 0
+
+
+def test_an_output_folder_that_cannot_be_written_fails_before_training(data, tmp_path):
+    (tmp_path / "file").write_text("")
+    with pytest.raises(OSError):
+        make_trainer(data, out=tmp_path / "file" / "run")
+
+
 @pytest.mark.filterwarnings("ignore:overflow:RuntimeWarning", "ignore:invalid value:RuntimeWarning")
 def test_divergence_stops_training_with_a_clear_message(data, tmp_path):
     trainer = make_trainer(data, out=tmp_path)

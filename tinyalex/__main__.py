@@ -12,6 +12,7 @@ with such a line and exit code 1.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -37,7 +38,8 @@ def _number(kind, minimum=None, below=None, what="a number"):
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
-        if (minimum is not None and value < minimum) or (below is not None and value >= below):
+        if not math.isfinite(value) or (minimum is not None and value < minimum) or \
+                (below is not None and value >= below):  # float("inf") and float("nan") parse
             raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
         return value
     return convert
@@ -279,7 +281,7 @@ def main(argv=None) -> int:
         return args.run(args)
     except ValueError as error:  # a bad combination of arguments, a checkpoint of another run
         parser.exit(2, f"{prefix} {error}\n")
-    except (FileNotFoundError, Diverged) as error:
+    except (OSError, Diverged) as error:  # a missing dataset, a folder it cannot write into
         parser.exit(1, f"{prefix} {error}\n")
 
 

@@ -41,6 +41,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 import shutil
 import time
 from pathlib import Path
@@ -151,6 +152,16 @@ def random_generators(model) -> dict:
     return found
 
 
+def _writable_folder(out) -> Path:
+    """The folder ``out``, made if need be: a folder that cannot be written fails now, not
+    after an epoch of training (an ``OSError``)."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise PermissionError(f"cannot write into the folder {out}")
+    return out
+
+
 def write_history(history: list, out, settings: dict | None = None) -> None:
     """``out/history.csv`` (one row per epoch, ``COLUMNS``, empty where not measured) and
     ``out/history.json`` (``{"settings": ..., "epochs": [row, ...]}``, ``null`` where not measured)."""
@@ -188,7 +199,8 @@ class Trainer:
     ``augment``: a hook ``augment(x, rng) -> x`` on each preprocessed training batch (e.g.
     ``batches.Augment``), or ``None``. ``measure_train``: evaluate the training set after each
     epoch. ``ten_crop``: validate on ten patches. ``seed``: the shuffling and augmentation
-    generators. ``out``: the folder for the history and checkpoints (``None``: write nothing).
+    generators. ``out``: the folder for the history and checkpoints, made at once (``None``:
+    write nothing).
     ``name`` prefixes the progress bar and the log; ``settings`` (JSON-able) is stored in the
     history and the checkpoints (the command line keeps its arguments there). ``verbose``:
     show a progress bar and print one line per epoch.
@@ -213,7 +225,7 @@ class Trainer:
         self.batch_size, self.measure_train, self.ten_crop = batch_size, measure_train, ten_crop
         self.shuffle_rng, self.augment_rng = (
             np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
-        self.out = None if out is None else Path(out)
+        self.out = None if out is None else _writable_folder(out)
         self.name = name
         self.own_settings = {"batch_size": batch_size, "momentum": momentum,
                              "weight_decay": weight_decay, "patience": patience,
@@ -349,6 +361,11 @@ class Trainer:
                              f"this trainer has {sorted(generators)}")
         part = {prefix: {k.split(".", 1)[1]: v for k, v in arrays.items()
                          if k.startswith(prefix + ".")} for prefix in ("model", "optimizer", "schedule")}
+        if bool(part["schedule"]) != (self.schedule is not None):  # checked before any restoring
+            raise ValueError(f"Trainer.load: {path} was written by a run "
+                             f"{'with' if part['schedule'] else 'without'} a learning-rate schedule "
+                             f"(validation data and a patience), this trainer has "
+                             f"{'one' if self.schedule is not None else 'none'}")
         self.model.load_state_dict(part["model"])
         self.optimizer.load_state_dict(part["optimizer"])
         if self.schedule is not None:
