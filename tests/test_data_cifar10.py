@@ -11,8 +11,8 @@ import tarfile
 import numpy as np
 import pytest
 
-from tinyalex.data import (CIFAR10_CLASSES, ChecksumError, UnsafeArchiveError, load_cifar10,
-                           read_cifar10_batch)
+from tinyalex.data import (CIFAR10_CLASSES, ChecksumError, DataError, UnsafeArchiveError,
+                           load_cifar10, read_cifar10_batch)
 from tinyalex.data import cifar10
 
 RECORDS = 3  # per batch in the small archives
@@ -67,13 +67,13 @@ def test_full_size_batch_by_default(tmp_path):
 @pytest.mark.parametrize("size, actual", [(3073 * 2 - 100, "6,046"), (3073 * 2 + 1, "6,147")])
 def test_wrong_size_names_file_and_sizes(tmp_path, size, actual):
     (tmp_path / "data_batch_4.bin").write_bytes(bytes(size))
-    with pytest.raises(ValueError, match=rf"data_batch_4\.bin has {actual} bytes, expected 6,146"):
+    with pytest.raises(DataError, match=rf"data_batch_4\.bin has {actual} bytes, expected 6,146"):
         read_cifar10_batch(tmp_path / "data_batch_4.bin", records=2)
 
 
 def test_label_out_of_range(tmp_path):
     (tmp_path / "b.bin").write_bytes(bytes(3073) + bytes([10]) + bytes(3072))
-    with pytest.raises(ValueError, match=r"b\.bin: record 1 has label 10, expected 0\.\.9"):
+    with pytest.raises(DataError, match=r"b\.bin: record 1 has label 10, expected 0\.\.9"):
         read_cifar10_batch(tmp_path / "b.bin", records=2)
 
 
@@ -221,7 +221,7 @@ def test_archive_without_a_batch_is_refused(tmp_path, serve, batches):
     del batches["test_batch.bin"]
     serve(batches)
     root = tmp_path / "data"
-    with pytest.raises(ValueError, match="has no cifar-10-batches-bin/test_batch.bin"):
+    with pytest.raises(DataError, match="has no cifar-10-batches-bin/test_batch.bin"):
         load_cifar10(root)
     assert _listing(root) == [cifar10.ARCHIVE]
 
@@ -247,5 +247,5 @@ def test_truncated_extracted_batch(tmp_path, batches, monkeypatch):
     folder = _extracted(tmp_path, batches, monkeypatch)
     with open(folder / "data_batch_2.bin", "r+b") as f:
         f.truncate(3073 * RECORDS - 1)
-    with pytest.raises(ValueError, match=r"data_batch_2\.bin has 9,218 bytes, expected 9,219"):
+    with pytest.raises(DataError, match=r"data_batch_2\.bin has 9,218 bytes, expected 9,219"):
         load_cifar10(tmp_path)

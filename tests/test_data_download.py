@@ -6,7 +6,8 @@ import tarfile
 
 import pytest
 
-from tinyalex.data import ChecksumError, UnsafeArchiveError, download_file, extract_tar, verify_file
+from tinyalex.data import (ChecksumError, DataError, UnsafeArchiveError, download_file, extract_tar,
+                           verify_file)
 from tinyalex.data import download as download_module
 
 PAYLOAD = bytes(range(256)) * 5000  # 1.28 MB: more than one 1 MiB chunk
@@ -62,6 +63,13 @@ def test_interrupted_download_keeps_the_old_file(tmp_path, served, monkeypatch):
         download_file(url, target, progress=False, **published)
     assert target.read_bytes() == b"old"
     assert [p.name for p in target.parent.iterdir()] == ["payload.bin"]
+
+
+def test_bad_files_raise_data_error():
+    """A DataError is a ValueError (old callers still catch it) of its own, so the command line
+    can tell a corrupt or unsafe file (a failed run) from bad arguments."""
+    assert issubclass(ChecksumError, DataError) and issubclass(UnsafeArchiveError, DataError)
+    assert issubclass(DataError, ValueError)
 
 
 def test_verify_names_the_file(tmp_path):
@@ -123,3 +131,40 @@ def test_refuses_unsafe_members_before_writing_anything(tmp_path, member, proble
         extract_tar(archive, target)
     assert list(target.iterdir()) == []  # not even the safe member that came first
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["a.tar.gz", "deep", "out"]
+
+
+CLASHES = {  # two members, and what the error says of the second
+    "same name": (["top/a.bin", "top/a.bin"], "'top/a.bin' appears twice"),
+    "same path": (["top/a.bin", "./top//a.bin"], "'./top//a.bin' has the same path as member 'top/a.bin'"),
+    "file then folder": (["top/a", "top/a/"], "'top/a' appears twice"),
+    "file then inside": (["top/a", "top/a/b"], "'top/a/b' is inside member 'top/a', which is a file"),
+    "inside then file": (["top/a/b/c", "top/a"], "'top/a/b/c' is inside member 'top/a', which is a file"),
+}
+
+
+@pytest.mark.parametrize("names, problem", CLASHES.values(), ids=CLASHES.keys())
+def test_refuses_clashing_members_before_writing_anything(tmp_path, names, problem):
+    """A folder is named with a trailing "/"; the later member would overwrite the earlier, or
+    fail with FileExistsError after it was written."""
+    members = [(_info(n, tarfile.DIRTYPE), None) if n.endswith("/") else (_info(n), b"x") for n in names]
+    archive = _tar(tmp_path / "a.tar.gz", members)
+    target = tmp_path / "out"
+    with pytest.raises(UnsafeArchiveError, match=f"a.tar.gz: member {problem}; each file must have a path"):
+        extract_tar(archive, target)
+    assert list(target.iterdir()) == []
+
+
+def test_a_folder_may_be_listed_twice(tmp_path):
+    archive = _tar(tmp_path / "a.tar.gz", [(_info("top", tarfile.DIRTYPE), None),
+                                          (_info("top/a.bin"), b"alpha"),
+                                          (_info("top/", tarfile.DIRTYPE), None)])
+    assert extract_tar(archive, tmp_path / "out") == [(tmp_path / "out" / "top" / "a.bin").resolve()]
+
+
+@pytest.mark.parametrize("cut", ["truncated", "not a tar"])
+def test_unreadable_archives_are_data_errors(tmp_path, cut):
+    archive = _tar(tmp_path / "a.tar.gz", [(_info("top/a.bin"), bytes(range(256)) * 400)])
+    content = archive.read_bytes()
+    archive.write_bytes(content[: len(content) // 2] if cut == "truncated" else b"hello" * 100)
+    with pytest.raises(DataError, match=r"extract_tar: .*a\.tar\.gz is not a readable tar archive"):
+        extract_tar(archive, tmp_path / "out")

@@ -7,7 +7,8 @@ import struct
 import numpy as np
 import pytest
 
-from tinyalex.data import FASHION_MNIST_CLASSES, find_fashion_mnist, load_fashion_mnist, read_idx
+from tinyalex.data import (FASHION_MNIST_CLASSES, DataError, find_fashion_mnist, load_fashion_mnist,
+                           read_idx)
 from tinyalex.data import fashion_mnist
 
 REAL = "/usr/share/datasets/fashion-mnist"
@@ -49,29 +50,40 @@ def test_gzip_is_recognised_by_content_not_name(tmp_path):
 
 def test_bad_magic_and_type(tmp_path):
     good = _idx(np.zeros(4, np.uint8), 8)
-    with pytest.raises(ValueError, match=r"x\.idx is not an IDX file.*got 01 00 08 01"):
+    with pytest.raises(DataError, match=r"x\.idx is not an IDX file.*got 01 00 08 01"):
         read_idx(_write(tmp_path / "x.idx", b"\x01" + good[1:], False))
-    with pytest.raises(ValueError, match="got 00 00 0a 01"):
+    with pytest.raises(DataError, match="got 00 00 0a 01"):
         read_idx(_write(tmp_path / "x.idx", good[:2] + b"\x0a" + good[3:], False))
-    with pytest.raises(ValueError, match="got nothing"):
+    with pytest.raises(DataError, match="got nothing"):
         read_idx(_write(tmp_path / "x.idx", b"", False))
 
 
 @pytest.mark.parametrize("compress", [True, False], ids=["gzip", "plain"])
 def test_truncated_or_too_long(tmp_path, compress):
     data = _idx(np.zeros((2, 3), np.int32), 0x0C)  # 4 + 8 + 24 = 36 bytes
-    with pytest.raises(ValueError, match=r"x\.idx is truncated: shape \(2, 3\) of int32 needs 36 bytes .* has 35"):
+    with pytest.raises(DataError, match=r"x\.idx is truncated: shape \(2, 3\) of int32 needs 36 bytes .* has 35"):
         read_idx(_write(tmp_path / "x.idx", data[:-1], compress))
-    with pytest.raises(ValueError, match="longer than its header says.*needs 36 bytes .* has 37"):
+    with pytest.raises(DataError, match="longer than its header says.*needs 36 bytes .* has 37"):
         read_idx(_write(tmp_path / "x.idx", data + b"\0", compress))
-    with pytest.raises(ValueError, match="its header needs 12 bytes for 2 dimensions, the file has 10"):
+    with pytest.raises(DataError, match="its header needs 12 bytes for 2 dimensions, the file has 10"):
         read_idx(_write(tmp_path / "x.idx", data[:10], compress))
+
+
+@pytest.mark.parametrize("size", [65536, 2**32 - 1])
+def test_huge_sizes_do_not_overflow(tmp_path, size):
+    """Four sizes of 65536 multiply to 2**64, which wraps to 0 in int64: the size check must
+    still say the file is truncated, with the true byte count."""
+    header = bytes([0, 0, 8, 4]) + struct.pack(">4I", *[size] * 4)
+    with pytest.raises(DataError) as error:
+        read_idx(_write(tmp_path / "x.idx", header, False))
+    assert str(error.value).endswith(f"x.idx is truncated: shape {(size,) * 4} of uint8 needs "
+                                     f"{20 + size**4:,} bytes with the header, the file has 20")
 
 
 def test_truncated_gzip(tmp_path):
     packed = gzip.compress(_idx(np.arange(1000, dtype=np.uint8), 8))
     (tmp_path / "x.gz").write_bytes(packed[: len(packed) // 2])
-    with pytest.raises(ValueError, match=r"x\.gz is a truncated or corrupt gzip file"):
+    with pytest.raises(DataError, match=r"x\.gz is a truncated or corrupt gzip file"):
         read_idx(tmp_path / "x.gz")
 
 
@@ -131,15 +143,15 @@ def test_not_found_lists_where_it_looked(tmp_path, rng, monkeypatch):
 def test_wrong_contents(tmp_path, rng):
     _fake_fashion(tmp_path / "a", rng)
     _write(tmp_path / "a" / "train-images-idx3-ubyte.gz", _idx(np.zeros((5, 28, 27), np.uint8), 8), True)
-    with pytest.raises(ValueError, match=r"must hold uint8 \(N, 28, 28\) images, got uint8 \(5, 28, 27\)"):
+    with pytest.raises(DataError, match=r"must hold uint8 \(N, 28, 28\) images, got uint8 \(5, 28, 27\)"):
         load_fashion_mnist(tmp_path / "a")
     _fake_fashion(tmp_path / "b", rng)
     _write(tmp_path / "b" / "t10k-labels-idx1-ubyte", _idx(np.zeros(4, np.uint8), 8), False)
-    with pytest.raises(ValueError, match=r"labels of shape \(3,\) \(one per image\), got uint8 \(4,\)"):
+    with pytest.raises(DataError, match=r"labels of shape \(3,\) \(one per image\), got uint8 \(4,\)"):
         load_fashion_mnist(tmp_path / "b")
     _fake_fashion(tmp_path / "c", rng)
     _write(tmp_path / "c" / "t10k-labels-idx1-ubyte", _idx(np.array([0, 10, 1], np.uint8), 8), False)
-    with pytest.raises(ValueError, match=r"has label 10, expected 0\.\.9"):
+    with pytest.raises(DataError, match=r"has label 10, expected 0\.\.9"):
         load_fashion_mnist(tmp_path / "c")
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tinyalex.data import ImageFolder
+from tinyalex.data import DataError, ImageFolder
 from tinyalex.data.transforms import rescale_and_center_crop
 
 
@@ -101,8 +101,31 @@ def test_undecodable_image_names_the_file(tmp_path, rng):
     data = ImageFolder(tmp_path)
     assert [p.name for p, _ in data.samples] == ["broken.jpg", "gif.png", "good.png"]
     for index, name in [(0, "broken.jpg"), (1, "gif.png")]:  # GIF is not a decoder we allow
-        with pytest.raises(ValueError, match=rf"ImageFolder: cannot decode .*{name} as a JPEG or PNG"):
+        with pytest.raises(DataError, match=rf"ImageFolder: cannot decode .*{name} as a JPEG or PNG"):
             data[index]
+
+
+@pytest.mark.parametrize("mode", ["I;16", "I;16B", "I"])
+def test_sixteen_bit_grey_keeps_the_high_byte(tmp_path, monkeypatch, mode):
+    """Not clipped to 255 by Pillow's convert("RGB"). Pillow opens a 16-bit grey PNG as "I;16",
+    older Pillow as "I"; "I;16B" holds the same values big-endian."""
+    values = np.array([[0, 255, 256, 1000, 2000, 65280, 65535]], np.uint16)
+    _save(tmp_path / "a" / "deep.png", values)
+    with Image.open(tmp_path / "a" / "deep.png") as saved:
+        assert saved.mode in ("I;16", "I")
+    decoded = {"I;16B": lambda: Image.frombytes("I;16B", (7, 1), values.astype(">u2").tobytes()),
+               "I": lambda: Image.fromarray(values.astype(np.int32))}
+    if mode in decoded:
+        monkeypatch.setattr(Image, "open", lambda *args, **kwargs: decoded[mode]())
+    image, _ = ImageFolder(tmp_path)[0]
+    np.testing.assert_array_equal(image, np.stack([[[0, 0, 1, 3, 7, 255, 255]]] * 3))
+
+
+def test_decompression_bomb_names_the_file(tmp_path, monkeypatch):
+    _save(tmp_path / "a" / "bomb.png", np.zeros((5, 5), np.uint8))
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10)  # Pillow refuses more than twice this
+    with pytest.raises(DataError, match=r"ImageFolder: cannot decode .*bomb\.png .*decompression bomb"):
+        ImageFolder(tmp_path)[0]
 
 
 def test_transform_batch_and_shared_classes(tmp_path, rng):

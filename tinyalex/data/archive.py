@@ -2,23 +2,30 @@
 
 A tar member can be named ``/etc/passwd`` or ``../../.bashrc``, or be a symbolic link, a hard
 link or a device node; ``tarfile.extractall`` on an untrusted archive would happily write any of
-them. ``extract_tar`` first checks *every* member and refuses the whole archive if one fails, so
-nothing is written from a bad archive. Then it writes the bytes of regular files itself, to
-paths it has checked, and creates folders; it never sets owners, permissions or times from the
-archive.
+them. Two members can also clash: a second ``a`` silently overwrites the first, and a member
+``a/b`` after a file ``a`` fails half-way through. ``extract_tar`` first checks *every* member,
+and how they fit together, and refuses the whole archive if one fails, so nothing is written
+from a bad archive. Then it writes the bytes of regular files itself, to paths it has checked,
+and creates folders; it never sets owners, permissions or times from the archive.
 """
 
 from __future__ import annotations
 
+import gzip
+import lzma
 import shutil
 import tarfile
+import zlib
 from pathlib import Path, PurePosixPath, PureWindowsPath
+
+from .errors import DataError
 
 __all__ = ["UnsafeArchiveError", "extract_tar"]
 
 
-class UnsafeArchiveError(ValueError):
-    """An archive member would land outside the target folder, or is not a file or folder."""
+class UnsafeArchiveError(DataError):
+    """An archive member would land outside the target folder, is not a file or folder, or
+    clashes with another member."""
 
 
 def _member_path(member: tarfile.TarInfo, archive, target: Path) -> Path:
@@ -44,25 +51,49 @@ def _member_path(member: tarfile.TarInfo, archive, target: Path) -> Path:
     )
 
 
+def _check_clashes(members: list[tarfile.TarInfo], destinations: list[Path], archive) -> None:
+    """Refuse two members with one path (unless both are folders) and a member inside a file."""
+    files = {d: m.name for m, d in zip(members, destinations) if m.isfile()}
+    first: dict[Path, tarfile.TarInfo] = {}
+    for member, destination in zip(members, destinations):
+        other = first.setdefault(destination, member)
+        if other is not member and not (other.isdir() and member.isdir()):
+            problem = ("appears twice" if other.name == member.name
+                       else f"has the same path as member {other.name!r}")
+        elif inside := [files[p] for p in destination.parents if p in files]:
+            problem = f"is inside member {inside[0]!r}, which is a file"
+        else:
+            continue
+        raise UnsafeArchiveError(f"extract_tar: refusing {archive}: member {member.name!r} "
+                                 f"{problem}; each file must have a path of its own")
+
+
 def extract_tar(archive, target) -> list[Path]:
     """Extract the tar (plain, gzip, bz2 or xz) ``archive`` into the folder ``target``.
 
     Every member is checked before anything is written; one absolute path, ``..`` component,
-    link or special file raises ``UnsafeArchiveError`` and nothing is extracted. Returns the
-    paths of the regular files written.
+    link or special file, two members with one path, or a member inside a file member raises
+    ``UnsafeArchiveError`` and nothing is extracted. Returns the paths of the regular files
+    written.
     """
     target = Path(target).resolve()
     target.mkdir(parents=True, exist_ok=True)
     written = []
-    with tarfile.open(archive, "r:*") as tar:
-        members = tar.getmembers()
-        destinations = [_member_path(m, archive, target) for m in members]
-        for member, destination in zip(members, destinations):
-            if member.isdir():
-                destination.mkdir(parents=True, exist_ok=True)
-                continue
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            with tar.extractfile(member) as source, open(destination, "wb") as out:
-                shutil.copyfileobj(source, out)
-            written.append(destination)
+    try:
+        with tarfile.open(archive, "r:*") as tar:
+            members = tar.getmembers()
+            destinations = [_member_path(m, archive, target) for m in members]
+            _check_clashes(members, destinations, archive)
+            for member, destination in zip(members, destinations):
+                if member.isdir():
+                    destination.mkdir(parents=True, exist_ok=True)
+                    continue
+                destination.parent.mkdir(parents=True, exist_ok=True)
+                with tar.extractfile(member) as source, open(destination, "wb") as out:
+                    shutil.copyfileobj(source, out)
+                written.append(destination)
+    # Not a tar, or truncated or corrupted (tarfile's own errors, or its decompressors').
+    except (tarfile.TarError, EOFError, zlib.error, lzma.LZMAError, gzip.BadGzipFile) as error:
+        raise DataError(f"extract_tar: {archive} is not a readable tar archive "
+                        f"({type(error).__name__}: {error})") from None
     return written

@@ -25,6 +25,7 @@ import numpy as np
 
 from .archive import extract_tar
 from .download import ChecksumError, download_file, verify_file
+from .errors import DataError
 
 __all__ = ["CLASSES", "load_cifar10", "read_cifar10_batch"]
 
@@ -51,12 +52,13 @@ def read_cifar10_batch(path, records: int = BATCH_RECORDS) -> tuple[np.ndarray, 
 
     Returns ``images``, uint8 ``(records, 3, 32, 32)`` (RGB planes), and ``labels``, int64
     ``(records,)`` in 0..9. A file of the wrong size (truncated, or with extra bytes) or a label
-    outside 0..9 raises ``ValueError`` naming the file and the expected and actual values.
+    outside 0..9 raises ``DataError`` (a ``ValueError``) naming the file and the expected and
+    actual values.
     """
     expected = records * RECORD_BYTES
     raw = np.fromfile(path, dtype=np.uint8)
     if raw.size != expected:
-        raise ValueError(
+        raise DataError(
             f"read_cifar10_batch: {path} has {raw.size:,} bytes, expected {expected:,} "
             f"({records:,} records of {RECORD_BYTES} bytes); the file is truncated or not a "
             "CIFAR-10 binary batch"
@@ -65,8 +67,8 @@ def read_cifar10_batch(path, records: int = BATCH_RECORDS) -> tuple[np.ndarray, 
     labels = raw[:, 0].astype(np.int64)
     bad = np.flatnonzero(labels >= len(CLASSES))
     if bad.size:
-        raise ValueError(f"read_cifar10_batch: {path}: record {bad[0]} has label {labels[bad[0]]}, "
-                         f"expected 0..{len(CLASSES) - 1}")
+        raise DataError(f"read_cifar10_batch: {path}: record {bad[0]} has label {labels[bad[0]]}, "
+                        f"expected 0..{len(CLASSES) - 1}")
     images = raw[:, 1:].reshape(records, 3, 32, 32).copy()  # copy: contiguous, no 1-byte offset
     return images, labels
 
@@ -87,7 +89,7 @@ def _how_to_get_it(root: Path) -> str:
     return text
 
 
-def _fetch_archive(root: Path, allow_download: bool) -> Path:
+def _fetch_archive(root: Path, allow_download: bool, progress: bool = True) -> Path:
     """The verified archive in ``root``, downloaded first when missing and allowed."""
     archive = root / ARCHIVE
     if not archive.exists() and not allow_download:
@@ -97,16 +99,16 @@ def _fetch_archive(root: Path, allow_download: bool) -> Path:
         if archive.exists():
             verify_file(archive, size=SIZE, md5=MD5, sha256=SHA256)
         else:
-            _download(archive, root)
+            _download(archive, root, progress)
     except ChecksumError as error:
         advice = f"Delete {archive} and try again. " if archive.exists() else ""
         raise ChecksumError(f"load_cifar10: {error}.\n{advice}" + _how_to_get_it(root)) from error
     return archive
 
 
-def _download(archive: Path, root: Path) -> None:
+def _download(archive: Path, root: Path, progress: bool) -> None:
     try:
-        download_file(URL, archive, size=SIZE, md5=MD5, sha256=SHA256)
+        download_file(URL, archive, size=SIZE, md5=MD5, sha256=SHA256, progress=progress)
     except OSError as error:  # no network, DNS, an HTTP error, a full disk
         raise FileNotFoundError(f"load_cifar10: could not download {URL} ({error}).\n"
                                 + _how_to_get_it(root)) from error
@@ -120,20 +122,20 @@ def _extract(archive: Path, root: Path) -> None:
         extract_tar(archive, scratch)
         missing = [n for n in (*TRAIN_BATCHES, TEST_BATCH) if not (scratch / FOLDER / n).is_file()]
         if missing:
-            raise ValueError(f"load_cifar10: {archive} has no {FOLDER}/{missing[0]}; expected the "
-                             f"official archive.\n" + _how_to_get_it(root))
+            raise DataError(f"load_cifar10: {archive} has no {FOLDER}/{missing[0]}; expected the "
+                            f"official archive.\n" + _how_to_get_it(root))
         (scratch / FOLDER).replace(root / FOLDER)
     finally:
         shutil.rmtree(scratch)
 
 
-def load_cifar10(root="data", download: bool = True):
+def load_cifar10(root="data", download: bool = True, progress: bool = True):
     """CIFAR-10's 50,000 training and 10,000 test images, downloaded into ``root`` if needed.
 
     Looks for the extracted batches in ``root/cifar-10-batches-bin``; failing that, for the
     archive ``root/cifar-10-binary.tar.gz`` (checked against its size, MD5 and SHA-256), which it
-    downloads first when ``download`` is true; the archive is then extracted safely (see
-    ``extract_tar``) and kept. Returns
+    downloads first when ``download`` is true (with a progress bar, unless ``progress`` is false);
+    the archive is then extracted safely (see ``extract_tar``) and kept. Returns
 
         train_images  uint8 (50000, 3, 32, 32)    train_labels  int64 (50000,)
         test_images   uint8 (10000, 3, 32, 32)    test_labels   int64 (10000,)
@@ -146,7 +148,7 @@ def load_cifar10(root="data", download: bool = True):
     names = (*TRAIN_BATCHES, TEST_BATCH)
     if not folder.exists():
         root.mkdir(parents=True, exist_ok=True)
-        _extract(_fetch_archive(root, download), root)
+        _extract(_fetch_archive(root, download, progress), root)
     missing = [n for n in names if not (folder / n).is_file()]
     if missing:
         raise FileNotFoundError(f"load_cifar10: {folder} exists but has no {', '.join(missing)}; "

@@ -20,12 +20,14 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from .errors import DataError
+
 __all__ = ["ChecksumError", "download_file", "verify_file"]
 
 _CHUNK = 1 << 20  # read and hash 1 MiB at a time
 
 
-class ChecksumError(ValueError):
+class ChecksumError(DataError):
     """A file's size, MD5 or SHA-256 is not the published one."""
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import DataError
 from .idx import read_idx
 
 __all__ = ["CLASSES", "find_fashion_mnist", "load_fashion_mnist"]
@@ -61,14 +62,14 @@ def find_fashion_mnist(root=None) -> dict[str, Path]:
 def _read_split(images_path: Path, labels_path: Path):
     images, labels = read_idx(images_path), read_idx(labels_path)
     if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (28, 28):
-        raise ValueError(f"load_fashion_mnist: {images_path} must hold uint8 (N, 28, 28) images, "
-                         f"got {images.dtype} {images.shape}")
+        raise DataError(f"load_fashion_mnist: {images_path} must hold uint8 (N, 28, 28) images, "
+                        f"got {images.dtype} {images.shape}")
     if labels.dtype != np.uint8 or labels.shape != images.shape[:1]:
-        raise ValueError(f"load_fashion_mnist: {labels_path} must hold uint8 labels of shape "
-                         f"{images.shape[:1]} (one per image), got {labels.dtype} {labels.shape}")
+        raise DataError(f"load_fashion_mnist: {labels_path} must hold uint8 labels of shape "
+                        f"{images.shape[:1]} (one per image), got {labels.dtype} {labels.shape}")
     if labels.size and labels.max() >= len(CLASSES):
-        raise ValueError(f"load_fashion_mnist: {labels_path} has label {labels.max()}, "
-                         f"expected 0..{len(CLASSES) - 1}")
+        raise DataError(f"load_fashion_mnist: {labels_path} has label {labels.max()}, "
+                        f"expected 0..{len(CLASSES) - 1}")
     return images[:, None], labels.astype(np.int64)
 
 

@@ -14,12 +14,16 @@ Rules, so that nothing happens behind a student's back:
 * Images are the files directly in a class folder whose names end in ``.jpg``, ``.jpeg`` or
   ``.png`` (any case). They are decoded by Pillow, which is allowed only its JPEG and PNG
   decoders, and converted to RGB (grey and palette images are expanded, alpha is dropped).
+  16-bit PNGs keep the high byte of each value (65535 -> 255): Pillow does that itself for
+  colour, and for 16-bit grey (its mode ``I;16``, ``I`` in older Pillow) so does tinyalex,
+  where Pillow's ``convert("RGB")`` would clip every value above 255 to white.
 * Everything else is skipped and listed in ``skipped`` as ``(path, reason)``, with one warning
   when the folder is read: other files, files directly in ``root``, deeper folders, hidden
   entries (``.DS_Store``), sub-folders not in ``classes``, and symbolic links whose target is
   outside ``root``. Links that stay inside ``root`` are followed.
-* A file with an image name that Pillow cannot decode raises ``ValueError`` naming it, when it
-  is read.
+* A file with an image name that Pillow cannot decode, or that Pillow refuses as a
+  decompression bomb (over twice ``PIL.Image.MAX_IMAGE_PIXELS``), raises ``DataError`` (a
+  ``ValueError``) naming it, when it is read.
 """
 
 from __future__ import annotations
@@ -30,9 +34,19 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from .errors import DataError
+
 __all__ = ["ImageFolder"]
 
 EXTENSIONS = (".jpg", ".jpeg", ".png")
+
+
+def _rgb(image: Image.Image) -> np.ndarray:
+    """``image`` as uint8 ``(H, W, 3)``; 16-bit grey keeps its high byte (see the module)."""
+    if image.mode.startswith("I"):  # the PNG decoder's only mode deeper than 8 bits: 16-bit grey
+        grey = (np.asarray(image) >> 8).astype(np.uint8)
+        return np.repeat(grey[:, :, None], 3, axis=2)
+    return np.asarray(image.convert("RGB"))
 
 
 class ImageFolder:
@@ -101,10 +115,10 @@ class ImageFolder:
         path, label = self.samples[index]
         try:
             with Image.open(path, formats=("JPEG", "PNG")) as image:
-                pixels = np.asarray(image.convert("RGB"))
-        except (OSError, SyntaxError, ValueError) as error:
-            raise ValueError(f"ImageFolder: cannot decode {path} as a JPEG or PNG image "
-                             f"({error})") from error
+                pixels = _rgb(image)
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+            raise DataError(f"ImageFolder: cannot decode {path} as a JPEG or PNG image "
+                            f"({error})") from error
         image = pixels.transpose(2, 0, 1).copy()  # (H, W, 3) -> (3, H, W)
         return (image if self.transform is None else self.transform(image)), label
 
