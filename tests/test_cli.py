@@ -49,7 +49,7 @@ def read_fashion_mnist_once(monkeypatch, fashion_mnist):
 
 @pytest.fixture
 def cifar_offline(monkeypatch):
-    def load_cifar10(root="data", download=True):
+    def load_cifar10(root="data", download=True, progress=True):
         raise FileNotFoundError(OFFLINE)
 
     monkeypatch.setattr(loader, "load_cifar10", load_cifar10)
@@ -315,6 +315,18 @@ def test_train_on_an_image_folder(capsys, tmp_path, rng):
     assert f"{tmp_path / 'images'}, all 12 training images (3x32x32), 4 test images" in out
     assert "random 28x28 crops, horizontal flips, PCA colour noise" in out
     assert len(json.loads((tmp_path / "run" / "history.json").read_text())["epochs"]) == 1
+
+
+def test_a_corrupt_dataset_file_is_a_failed_run_exit_code_1(capsys, tmp_path):
+    for split in ("train", "val"):
+        for name in ("cats", "dogs"):
+            folder = tmp_path / "images" / split / name
+            folder.mkdir(parents=True)
+            (folder / "0.png").write_bytes(b"not a png at all")
+    code, _, err = run(["train", "--dataset", str(tmp_path / "images"), "--epochs", "1",
+                        "--out", str(tmp_path / "run"), "--quiet"], capsys)
+    assert code == 1 and err.count("\n") == 1 and "Traceback" not in err
+    assert "cannot decode" in err and "0.png" in err
 
 
 def test_dataset_description_names_what_the_run_uses():

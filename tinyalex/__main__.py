@@ -5,8 +5,8 @@
 * ``gradcheck``     every op's backward pass against finite differences
 
 Bad arguments end the command with one line, ``python -m tinyalex COMMAND: error: ...``, and
-exit code 2; a run that fails (a dataset that cannot be found, training that diverges) ends
-with such a line and exit code 1.
+exit code 2; a run that fails (a dataset that cannot be found or read, a folder that cannot
+be written, training that diverges) ends with such a line and exit code 1.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from pathlib import Path
 
 from . import paper
 from .backend import Device, cupy_available
+from .data import DataError
 from .loader import DATASETS
 from .models.alexnet import INPUT_SIZE
 from .relu_vs_tanh import DEFAULT_EPOCHS, DEFAULT_SUBSET, LEARNING_RATES, TEST_SUBSET
@@ -279,10 +280,10 @@ def main(argv=None) -> int:
     prefix = f"{parser.prog} {args.command}: error:"
     try:
         return args.run(args)
+    except (OSError, DataError, Diverged) as error:  # a missing or corrupt dataset, an unwritable folder
+        parser.exit(1, f"{prefix} {error}\n")
     except ValueError as error:  # a bad combination of arguments, a checkpoint of another run
         parser.exit(2, f"{prefix} {error}\n")
-    except (OSError, Diverged) as error:  # a missing dataset, a folder it cannot write into
-        parser.exit(1, f"{prefix} {error}\n")
 
 
 if __name__ == "__main__":

@@ -67,15 +67,15 @@ class Dataset:
         return f"{self.name}, {share} training images ({shape}){tests}"
 
 
-def _builtin(key: str, root) -> Dataset:
+def _builtin(key: str, root, progress: bool) -> Dataset:
     if key == "cifar10":
-        arrays, classes = load_cifar10(root=root), CIFAR10_CLASSES
+        arrays, classes = load_cifar10(root=root, progress=progress), CIFAR10_CLASSES
     else:
         arrays, classes = load_fashion_mnist(), FASHION_MNIST_CLASSES
     return Dataset(DATASETS[key], *arrays, classes=classes)
 
 
-def _image_folder(path: Path, size: int) -> Dataset:
+def _image_folder(path: Path, size: int, progress: bool) -> Dataset:
     """``path/train/<class>/*`` and ``path/val/<class>/*``, each image rescaled and centre-cropped
     to ``size`` x ``size`` (paper §2) as it is read."""
     splits = [path / "train", path / "val"]
@@ -91,35 +91,37 @@ def _image_folder(path: Path, size: int) -> Dataset:
     val = ImageFolder(splits[1], transform=transform, classes=train.classes)
     arrays = []
     for split, folder in zip(("train", "val"), (train, val)):
-        items = [folder[i] for i in tqdm(range(len(folder)), desc=f"reading {split}/", unit="image")]
+        items = [folder[i] for i in tqdm(range(len(folder)), desc=f"reading {split}/", unit="image",
+                                         disable=not progress)]
         arrays += [np.stack([image for image, _ in items]), np.array([label for _, label in items])]
     return Dataset(str(path), *arrays, classes=tuple(train.classes))
 
 
 def load_dataset(name: str, *, root="data", image_size: int = 256, fallback: bool = False,
-                 log=print) -> Dataset:
+                 log=print, progress: bool = True) -> Dataset:
     """The dataset ``name``: ``"cifar10"`` (from ``root``, downloaded if needed), ``"fashion-mnist"``
     (found offline, see ``data.find_fashion_mnist``) or the path of a folder holding ``train/``
     and ``val/`` image folders (read at ``image_size``).
 
     With ``fallback``, a CIFAR-10 that cannot be had (offline, or not downloaded) is replaced by
     Fashion-MNIST, and ``log`` says so and why; with neither, ``FileNotFoundError`` says how to
-    get each. A corrupt CIFAR-10 archive is an error, never a reason to fall back.
+    get each. A corrupt CIFAR-10 archive is an error, never a reason to fall back. ``progress``:
+    progress bars while downloading CIFAR-10 or reading image folders.
     """
     if name not in DATASETS:
         path = Path(name)
         if not path.is_dir():
             raise ValueError(f"load_dataset: {name!r} is neither one of {', '.join(DATASETS)} nor "
                              "a folder")
-        return _image_folder(path, image_size)
+        return _image_folder(path, image_size, progress)
     try:
-        return _builtin(name, root)
+        return _builtin(name, root, progress)
     except FileNotFoundError as error:
         if not (fallback and name == "cifar10"):
             raise
         cifar_error = error
     try:
-        dataset = _builtin("fashion-mnist", root)
+        dataset = _builtin("fashion-mnist", root, progress)
     except FileNotFoundError as error:
         raise FileNotFoundError(
             f"Neither CIFAR-10 nor Fashion-MNIST is available; get one of them.\n\n"

@@ -104,7 +104,7 @@ def run_training(config: dict, resume=None, log=print) -> list:
     Writes ``history.csv``, ``history.json``, ``last.npz`` and ``best.npz`` into
     ``config["out"]``; returns the history (one dict per epoch).
     """
-    data = load_dataset(config["dataset"], image_size=config["image_size"])
+    data = load_dataset(config["dataset"], image_size=config["image_size"], progress=config["verbose"])
     data = data.subset(config["subset"], config["val_subset"], seed=config["seed"])
     channels = 3 if config["model"] == "alexnet" else data.image_shape[0]
     stored, side = _sizes(config, data.image_shape[-1])

@@ -132,7 +132,7 @@ def run(dataset: str = "cifar10", *, subset=DEFAULT_SUBSET, test_subset: int = T
     """
     lrs = {**LEARNING_RATES, **(lrs or {})}
     out = Path(out)
-    data = load_dataset(dataset, fallback=True, log=log)
+    data = load_dataset(dataset, fallback=True, log=log, progress=verbose)
     data = data.subset(subset, test_subset or None, seed=seed)
     log(f"relu-vs-tanh: Figure 1 on {data.describe(test=bool(test_subset))}; {_epochs(epochs)}, "
         f"batch {batch_size}, "
