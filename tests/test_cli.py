@@ -6,6 +6,7 @@ CI does it) and are skipped, with that reason, where it is missing."""
 
 import csv
 import json
+import math
 import subprocess
 import sys
 
@@ -335,3 +336,25 @@ def test_dataset_description_names_what_the_run_uses():
                           classes=("a", "b")).subset(4, None)
     assert data.describe() == "Tiny, 4 of its 10 training images (1x4x4), 3 test images"
     assert data.describe(test=False) == "Tiny, 4 of its 10 training images (1x4x4)"
+
+
+# --------------------------------------------------------------------------------------------
+# gradcheck
+
+
+def test_gradcheck_passes_on_every_op(capsys):
+    code, out, _ = run(["gradcheck"], capsys)
+    assert code == 0 and "== conv2d" in out and "== lrn" in out
+    assert out.strip().splitlines()[-1].startswith("largest relative error:") and "(ok:" in out
+
+
+@pytest.mark.parametrize("bad", [math.nan, 1e-3])
+def test_gradcheck_fails_on_a_large_or_nan_error(capsys, monkeypatch, bad):
+    """A NaN error among good ones must fail the command, as a large one does."""
+    from tinyalex import gradcheck
+
+    rows = [gradcheck.GradcheckRow("x", (2,), 1e-9, 1e-9), gradcheck.GradcheckRow("w", (2,), bad, bad)]
+    monkeypatch.setattr(gradcheck, "check_all_ops",
+                        lambda seed: {"op": gradcheck.GradcheckResult(rows)})
+    code, out, _ = run(["gradcheck"], capsys)
+    assert code == 1 and "FAILED" in out

@@ -147,6 +147,14 @@ def test_mixed_dtypes_are_refused(xp):
         F.conv2d_forward(x, w, xp.zeros(1, dtype=xp.float32))
 
 
+def test_what_is_not_an_array_is_refused():
+    w, b = np.zeros((1, 1, 3, 3)), np.zeros(1)
+    with pytest.raises(TypeError, match="conv2d_forward: x must be a NumPy or CuPy array, got list"):
+        F.conv2d_forward(np.zeros((1, 1, 4, 4)).tolist(), w, b)
+    with pytest.raises(TypeError, match="conv2d_forward: b must be a NumPy or CuPy array, got float"):
+        F.conv2d_forward(np.zeros((1, 1, 4, 4)), w, 0.0)
+
+
 def test_integer_input_is_refused(xp):
     with pytest.raises(ValueError, match="conv2d_forward: x must be a floating-point array"):
         F.conv2d_forward(xp.zeros((1, 1, 4, 4), dtype=xp.int64), xp.zeros((1, 1, 3, 3)), xp.zeros(1))

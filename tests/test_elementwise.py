@@ -56,6 +56,22 @@ def test_activations_refuse_integers_and_bad_dout(xp):
         F.tanh_backward(xp.ones(4), cache)
 
 
+@pytest.mark.parametrize("call, message", [
+    (lambda: F.relu_forward([1.0]), "relu_forward: x must be a NumPy or CuPy array, got list"),
+    (lambda: F.tanh_forward(2.0), "tanh_forward: x must be a NumPy or CuPy array, got float"),
+    (lambda: F.relu_backward([1.0], F.relu_forward(np.ones(1))[1]),
+     "relu_backward: dout must be a NumPy or CuPy array, got list"),
+    (lambda: F.dropout_forward(3.0), "dropout_forward: x must be a NumPy or CuPy array, got float"),
+    (lambda: F.dropout_backward(None, F.dropout_forward(np.ones(2), rng=0)[1]),
+     "dropout_backward: dout must be a NumPy or CuPy array, got NoneType"),
+    (lambda: F.dropout_forward(np.ones(2), rng="seed"),
+     "dropout_forward: rng must be a numpy.random.Generator .*, an int seed or None, got str"),
+])
+def test_what_is_not_an_array_is_a_type_error_naming_the_op(call, message):
+    with pytest.raises(TypeError, match=message):
+        call()
+
+
 # ----- dropout ---------------------------------------------------------------------------------
 
 
@@ -154,3 +170,13 @@ def test_activations_refuse_a_wrong_out(xp, forward, backward):
     if xp is not np:
         with pytest.raises(ValueError, match=rf"{name}: out is a ndarray, but the input"):
             forward(x, out=np.empty((2, 3), dtype=np.float32))
+
+
+def test_dropout_takes_an_int_seed_as_the_layer_does(xp, rng):
+    """An int seed draws NumPy's generator seeded with it, as ``layers.Dropout`` does, so the
+    mask is the same on every device."""
+    x = xp.asarray(rng.standard_normal((4, 50)))
+    out, _ = F.dropout_forward(x, 0.5, rng=11)
+    expected, _ = F.dropout_forward(x, 0.5, rng=np.random.default_rng(11))
+    np.testing.assert_array_equal(to_numpy(out), to_numpy(expected))
+    assert not np.array_equal(to_numpy(out), to_numpy(F.dropout_forward(x, 0.5, rng=12)[0]))

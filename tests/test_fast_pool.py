@@ -103,12 +103,16 @@ def test_a_gpu_runs_the_cuda_kernels(xp, rng, cuda_kernel_calls):
     assert cuda_kernel_calls == ([] if xp is np else ["maxpool_forward", "maxpool_backward"])
 
 
-def test_a_float16_gradient_after_a_float32_forward(xp, rng):
-    """A dout of another float dtype (which the kernels are not compiled for) still routes."""
+@pytest.mark.parametrize("dout_dtype", [np.float16, np.float64])
+def test_a_gradient_of_another_dtype_is_refused(xp, rng, dout_dtype):
+    """dout must have the forward input's dtype, as for every other op: a float64 dout after a
+    float32 forward would silently make dx float64."""
     x = xp.asarray(rng.standard_normal((2, 3, 7, 7)).astype(np.float32))
-    dout = xp.asarray(rng.standard_normal((2, 3, 3, 3)).astype(np.float16))
-    _, cache = F.maxpool2d_forward(x)
-    _, naive_cache = F.maxpool2d_forward_naive(x)
-    dx = F.maxpool2d_backward(dout, cache)
-    assert dx.dtype == np.float16
-    np.testing.assert_array_equal(to_numpy(dx), to_numpy(F.maxpool2d_backward_naive(dout, naive_cache)))
+    dout = xp.ones((2, 3, 3, 3), dtype=dout_dtype)
+    for op, forward, backward in [("maxpool2d_backward", F.maxpool2d_forward, F.maxpool2d_backward),
+                                  ("maxpool2d_backward_naive", F.maxpool2d_forward_naive,
+                                   F.maxpool2d_backward_naive)]:
+        _, cache = forward(x)
+        message = f"{op}: dout must have dtype float32, got {np.dtype(dout_dtype)}"
+        with pytest.raises(ValueError, match=message):
+            backward(dout, cache)

@@ -46,3 +46,32 @@ def test_result_prints_a_table(rng):
     text = repr(result)
     assert "max rel error" in text and text.count("\n") == 3
     assert result["w"].shape == (4, 3)
+
+
+@pytest.mark.parametrize("bad_value", [np.nan, np.inf])
+def test_a_nan_or_infinite_gradient_fails(rng, bad_value):
+    """Python's max() skips a NaN that is not first; max_error must not (dw is checked after
+    dx, whose error is tiny)."""
+    x, w, b = rng.standard_normal((2, 3)), rng.standard_normal((4, 3)), rng.standard_normal(4)
+
+    def bad_backward(dout, cache):
+        dx, dw, db = F.linear_backward(dout, cache)
+        dw[0, 0] = bad_value
+        return dx, dw, db
+
+    with np.errstate(invalid="ignore"):  # inf / inf in the relative error
+        result = gradcheck.check_layer(F.linear_forward, bad_backward, x, w, b)
+    assert result["x"].rel_error < 1e-6 and np.isnan(result["w"].rel_error)
+    assert np.isnan(result.max_error) and not result.max_error <= 1e-6
+
+
+def test_bad_arguments_are_clear_errors(rng):
+    x, w, b = rng.standard_normal((2, 3)), rng.standard_normal((4, 3)), rng.standard_normal(4)
+    args = (F.linear_forward, F.linear_backward, x, w, b)
+    with pytest.raises(ValueError, match=r"gradcheck: wrt must list positions 0\.\.2 of the arrays, got \[3\]"):
+        gradcheck.check_layer(*args, wrt=[3])
+    with pytest.raises(ValueError, match=r"gradcheck: names must have one entry per array \(3\), got \['x'\]"):
+        gradcheck.check_layer(*args, names=["x"])
+    assert gradcheck.check_layer(*args, names=["a", "W", "c"], wrt=[1]).rows[0].name == "W"
+    with pytest.raises(ValueError, match="gradcheck: backward must return a tuple of gradients .*got list"):
+        gradcheck.check_layer(F.linear_forward, lambda d, c: list(F.linear_backward(d, c)), x, w, b)

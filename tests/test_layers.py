@@ -2,6 +2,9 @@
 PyTorch's layouts, initialises from a seeded generator, overwrites its gradients, refuses arrays
 from another device, and passes a float64 gradient check; Sequential composes them."""
 
+import functools
+import re
+
 import numpy as np
 import pytest
 
@@ -9,6 +12,7 @@ from model_checks import DEVICES, check_gradients
 from tinyalex import functional as F
 from tinyalex import layers as L
 from tinyalex.backend import Device, HostArray, device_of, place, to_device, to_numpy
+from tinyalex.models import Figure1Net
 
 
 def _array(rng, shape, device, dtype=np.float64):
@@ -225,6 +229,31 @@ def test_errors_name_the_layer():
         L.Flatten(name="flat").forward(np.ones(3))
 
 
+@pytest.mark.parametrize("groups", [1, 2])
+def test_lrn_checks_dout_before_regrouping_it(groups):
+    """With groups, the layer reshapes dout before lrn_backward sees it: a dout of another
+    shape with as many elements (the grouped shape, say) must be refused, not scrambled."""
+    layer = L.LRN(groups=groups, name="lrn1")
+    layer.forward(np.zeros((2, 8, 3, 3), np.float32))
+    for shape in [(1, 16, 3, 3), (4, 4, 3, 3), (2, 8, 9), (1, 15, 3, 3)]:
+        message = r"lrn1: lrn_backward: dout must have shape \(2, 8, 3, 3\), got " + re.escape(str(shape))
+        with pytest.raises(ValueError, match=message):
+            layer.backward(np.ones(shape, np.float32))
+    with pytest.raises(ValueError, match="lrn1: lrn_backward: dout must have dtype float32, got float64"):
+        layer.backward(np.ones((2, 8, 3, 3)))
+
+
+def test_flatten_checks_dout():
+    layer = L.Flatten(name="flat")
+    layer.forward(np.zeros((2, 8, 3, 3), np.float32))
+    message = r"flat: Flatten.backward: dout must have shape \(2, 72\), got \(1, 144\)"
+    with pytest.raises(ValueError, match=message):
+        layer.backward(np.ones((1, 144), np.float32))
+    with pytest.raises(ValueError, match="flat: Flatten.backward: dout must have dtype float32, got float64"):
+        layer.backward(np.ones((2, 72)))
+    assert layer.backward(np.ones((2, 72), np.float32)).shape == (2, 8, 3, 3)
+
+
 @pytest.mark.parametrize("make, message", [
     (lambda: L.Conv2d(3, 8, 3, groups=2, rng=0), "divisible by groups=2"),
     (lambda: L.Conv2d(0, 8, 3, rng=0), "in_channels must be a positive int"),
@@ -352,3 +381,81 @@ def test_host_array_inputs_are_unwrapped():
     layer._forward = lambda x: (seen.append(type(x)), F.relu_forward(x))[1]
     out = layer.forward(place(np.ones((2, 3)), "cpu:1"))
     assert seen == [np.ndarray] and isinstance(out, HostArray)
+
+
+# ----- an empty batch -------------------------------------------------------------------------
+
+
+def _conv_ops(algorithm, workspace=False, **kwargs):
+    """The fast convolution with ``algorithm`` and the readable one, both with ``kwargs``."""
+    fast = functools.partial(F.conv2d_forward, algorithm=algorithm,
+                             workspace=F.Workspace() if workspace else None, **kwargs)
+    readable = functools.partial(F.conv2d_forward_naive, **kwargs)
+    return fast, F.conv2d_backward, readable, F.conv2d_backward_naive
+
+
+CONV_SHAPES = [(0, 4, 7, 7), (6, 2, 3, 3), (6,)]
+EMPTY_BATCH = {  # op: forward, backward, the readable forward and backward (or None), array shapes
+    "conv im2col, stride 2": (*_conv_ops("im2col", stride=2, pad=1, groups=2), CONV_SHAPES),
+    "conv im2col, first layer": (*_conv_ops("im2col", workspace=True, pad=2),
+                                 [(0, 3, 8, 8), (4, 3, 5, 5), (4,)]),
+    "conv rows": (*_conv_ops("rows", pad=1, groups=2), CONV_SHAPES),
+    "conv rows, workspace": (*_conv_ops("rows", workspace=True, pad=1, groups=2), CONV_SHAPES),
+    "conv gather, stride 1": (*_conv_ops("gather", pad=1, groups=2), CONV_SHAPES),
+    "conv gather, stride 2": (*_conv_ops("gather", stride=2, groups=2), CONV_SHAPES),
+    "maxpool": (F.maxpool2d_forward, F.maxpool2d_backward, F.maxpool2d_forward_naive,
+                F.maxpool2d_backward_naive, [(0, 3, 7, 7)]),
+    "lrn": (F.lrn_forward, F.lrn_backward, None, None, [(0, 6, 3, 3)]),
+    "relu": (F.relu_forward, F.relu_backward, None, None, [(0, 5)]),
+    "tanh": (F.tanh_forward, F.tanh_backward, None, None, [(0, 5)]),
+    "dropout": (functools.partial(F.dropout_forward, rng=0), F.dropout_backward, None, None, [(0, 5)]),
+    "linear": (F.linear_forward, F.linear_backward, None, None, [(0, 2, 3, 3), (4, 18), (4,)]),
+}
+
+
+def _as_tuple(grads):
+    return grads if isinstance(grads, tuple) else (grads,)
+
+
+@pytest.mark.parametrize("op", EMPTY_BATCH)
+def test_every_op_takes_an_empty_batch(xp, rng, op):
+    """N = 0: an empty output shaped as for a batch of one image, an empty input gradient, zero
+    parameter gradients; the same results as the readable version, where there is one."""
+    forward, backward, readable_forward, readable_backward, shapes = EMPTY_BATCH[op]
+    arrays = [xp.asarray(rng.standard_normal(shape).astype(np.float32)) for shape in shapes]
+    one_image = xp.ones((1, *shapes[0][1:]), dtype=np.float32)
+    out, cache = forward(*arrays)
+    assert out.shape == (0, *forward(one_image, *arrays[1:])[0].shape[1:])
+    assert out.dtype == np.float32
+    dout = xp.ones(out.shape, dtype=np.float32)
+    grads = _as_tuple(backward(dout, cache))
+    for grad, array in zip(grads, arrays, strict=True):
+        assert grad.shape == array.shape and grad.dtype == np.float32
+    for grad in grads[1:]:
+        np.testing.assert_array_equal(to_numpy(grad), np.zeros(grad.shape))
+    if readable_forward is not None:
+        readable_out, readable_cache = readable_forward(*arrays)
+        readable_grads = _as_tuple(readable_backward(dout, readable_cache))
+        for got, want in zip((out, *grads), (readable_out, *readable_grads), strict=True):
+            assert got.shape == want.shape and got.dtype == want.dtype
+            np.testing.assert_array_equal(to_numpy(got), to_numpy(want))
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_models_take_an_empty_batch(rng, device):
+    """Figure1Net (im2col and rows convolutions, pooling, LRN, the fully-connected layer, in a
+    workspace) and a chain with a grouped LRN, Flatten and dropout: after a step on one image,
+    a step on none gives an empty output and input gradient, and zero parameter gradients."""
+    figure1 = Figure1Net(lrn=True, input_grad=True, device=device)
+    chain = L.Sequential([L.LRN(groups=2, device=device), L.Flatten(device=device),
+                          L.Dropout(rng=0, device=device),
+                          L.Linear(36, 5, rng=0, device=device)])
+    for model, image_shape, classes in [(figure1, (3, 32, 32), 10), (chain, (4, 3, 3), 5)]:
+        for n in (1, 0):
+            x = to_device(rng.standard_normal((n, *image_shape)).astype(np.float32), device)
+            out = model.forward(x)
+            dout = to_device(np.ones(out.shape, np.float32), device)
+            assert model.backward(dout).shape == x.shape
+        assert out.shape == (0, classes)
+        for name, grad in model.grads.items():
+            np.testing.assert_array_equal(to_numpy(grad), np.zeros(grad.shape), err_msg=name)

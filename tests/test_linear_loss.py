@@ -52,6 +52,17 @@ def test_linear_bad_input(xp, x_shape, w_shape, b_shape, message):
     assert message in str(info.value)
 
 
+def test_linear_refuses_what_is_not_an_array():
+    w, b = np.ones((1, 2)), np.ones(1)
+    with pytest.raises(TypeError, match="linear_forward: x must be a NumPy or CuPy array, got list"):
+        F.linear_forward([[1.0, 2.0]], w, b)
+    with pytest.raises(TypeError, match="linear_forward: w must be a NumPy or CuPy array, got tuple"):
+        F.linear_forward(np.ones((3, 2)), (1.0, 1.0), b)
+    _, cache = F.linear_forward(np.ones((3, 2)), w, b)
+    with pytest.raises(TypeError, match="linear_backward: dout must be a NumPy or CuPy array, got list"):
+        F.linear_backward([[1.0]] * 3, cache)
+
+
 # ----- softmax cross-entropy -------------------------------------------------------------------
 
 
@@ -114,3 +125,8 @@ def test_loss_bad_input(xp, logits, labels, message):
     with pytest.raises(ValueError, match="softmax_cross_entropy") as info:
         F.softmax_cross_entropy(xp.asarray(logits), xp.asarray(labels))
     assert message in str(info.value)
+
+
+def test_loss_refuses_logits_that_are_not_an_array():
+    with pytest.raises(TypeError, match="softmax_cross_entropy: logits must be a NumPy or CuPy array, got list"):
+        F.softmax_cross_entropy([[0.0, 1.0]], np.array([0]))

@@ -57,6 +57,43 @@ def test_step_refuses_mismatched_gradients():
         SGD({})
 
 
+@pytest.mark.parametrize("kwargs", [dict(lr=float("inf")), dict(lr=float("nan")), dict(lr="fast"),
+                                    dict(momentum=1.5), dict(weight_decay=float("inf")),
+                                    dict(weight_decay=float("nan"))])
+def test_hyper_parameters_must_be_finite_and_in_range(kwargs):
+    with pytest.raises(ValueError, match="SGD: need lr > 0, 0 <= momentum < 1 and weight_decay >= 0, all finite"):
+        SGD({"w": np.zeros(2)}, **kwargs)
+
+
+def test_parameters_and_gradients_must_be_float_arrays():
+    with pytest.raises(ValueError, match="SGD: parameter w must be a floating-point array, got dtype int64"):
+        SGD({"w": np.zeros(2, np.int64)})
+    with pytest.raises(TypeError, match="SGD: parameter w must be a NumPy or CuPy array, got list"):
+        SGD({"w": [0.0, 1.0]})
+    w = np.zeros(2)
+    opt = SGD({"w": w})
+    message = "SGD.step: the gradient of w must be a NumPy or CuPy array, got NoneType"
+    with pytest.raises(TypeError, match=message):
+        opt.step({"w": None})
+    np.testing.assert_array_equal(w, 0.0)
+
+
+@pytest.mark.parametrize("key, value", [("lr", -0.1), ("lr", np.inf), ("momentum", 1.5),
+                                        ("weight_decay", np.nan)])
+def test_load_state_dict_checks_the_hyper_parameters(key, value):
+    """As the constructor does: a NaN or infinity would make every weight NaN at the next step.
+    A failed load changes nothing."""
+    w = np.ones(3)
+    opt = SGD({"w": w}, lr=0.1)
+    opt.step({"w": np.ones(3)})
+    before, velocity = opt.state_dict(), opt.velocity["w"].copy()
+    state = {**opt.state_dict(), key: np.array(value), "velocity.w": np.zeros(3)}
+    with pytest.raises(ValueError, match=rf"SGD.load_state_dict: need lr > 0, .*got .*{key}={value}"):
+        opt.load_state_dict(state)
+    assert (opt.lr, opt.momentum, opt.weight_decay) == tuple(float(before[k]) for k in SGD.HYPER)
+    np.testing.assert_array_equal(opt.velocity["w"], velocity)
+
+
 def _blobs(rng, n=16):
     """Four classes, each a bright 7x7 square in its own quadrant of a noisy 28x28 image."""
     labels = rng.integers(0, 4, n)
@@ -146,3 +183,18 @@ def test_schedule_state_round_trip():
     _, _, restored = _run_schedule([], patience=3)
     restored.load_state_dict(schedule.state_dict())
     assert (restored.best, restored.stale, restored.reductions) == (0.4, 1, 0)
+
+
+@pytest.mark.parametrize("key, value", [("best", np.nan), ("stale", -1), ("reductions", 1.5),
+                                        ("stale", np.inf)])
+def test_schedule_load_state_dict_checks_the_state(key, value):
+    _, _, schedule = _run_schedule([0.5, 0.6], patience=3)
+    state = {**schedule.state_dict(), key: np.array(value)}
+    message = rf"ReduceLROnPlateau.load_state_dict: need best a number .*{key}={value}"
+    with pytest.raises(ValueError, match=message):
+        schedule.load_state_dict(state)
+    assert (schedule.best, schedule.stale, schedule.reductions) == (0.5, 1, 0)
+    with pytest.raises(ValueError, match=r"ReduceLROnPlateau.load_state_dict: missing \['stale'\]"):
+        schedule.load_state_dict({"best": np.array(0.1), "reductions": np.array(0)})
+    with pytest.raises(ValueError, match="ReduceLROnPlateau: need 0 < factor < 1"):
+        _run_schedule([], min_delta=float("nan"))

@@ -27,6 +27,8 @@ difference), so the checks insist on float64.
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
 
 import numpy
 
@@ -81,8 +83,13 @@ class GradcheckResult:
 
     @property
     def max_error(self) -> float:
-        """The largest relative error over all checked inputs."""
-        return max((r.rel_error for r in self.rows), default=0.0)
+        """The largest relative error over all checked inputs; NaN if any is NaN (a NaN or
+        infinite gradient), so that a check ``max_error <= tolerance`` fails. (Python's ``max``
+        would skip a NaN that is not first: every comparison with it is False.)"""
+        errors = [r.rel_error for r in self.rows]
+        if any(math.isnan(e) for e in errors):
+            return math.nan
+        return max(errors, default=0.0)
 
     def __getitem__(self, name: str) -> GradcheckRow:
         for row in self.rows:
@@ -108,6 +115,23 @@ def _require_float64(arrays, names):
             )
 
 
+def _names_and_positions(count: int, names, wrt):
+    """The checked names (default ``x, w, b, arg3, ...``) and positions, checked against the
+    ``count`` arrays."""
+    if names is None:
+        names = ["x", "w", "b"][:count] + [f"arg{i}" for i in range(3, count)]
+    names = list(names)
+    if len(names) != count:
+        raise ValueError(f"gradcheck: names must have one entry per array ({count}), got {names}")
+    positions = list(range(count) if wrt is None else wrt)
+    for i in positions:
+        if not isinstance(i, numbers.Integral) or isinstance(i, bool) or not 0 <= i < count:
+            raise ValueError(
+                f"gradcheck: wrt must list positions 0..{count - 1} of the arrays, got {wrt!r}"
+            )
+    return names, positions
+
+
 def _row(name, analytic, numeric):
     xp = get_array_module(analytic, numeric)
     abs_err = float(xp.max(xp.abs(analytic - numeric))) if analytic.size else 0.0
@@ -124,13 +148,18 @@ def check_layer(forward, backward, *arrays, names=None, wrt=None, h: float = 1e-
     that draws random numbers (dropout) must draw the same ones on every call: wrap it, e.g.
     ``lambda x: dropout_forward(x, rng=numpy.random.default_rng(0))``.
     """
-    names = list(names or ["x", "w", "b"][: len(arrays)] + [f"arg{i}" for i in range(3, len(arrays))])
+    names, positions = _names_and_positions(len(arrays), names, wrt)
     _require_float64(arrays, names)
     out, cache = forward(*arrays, **kwargs)
     xp = get_array_module(out)
     dout = xp.asarray(numpy.random.default_rng(seed).standard_normal(out.shape))
     grads = backward(dout, cache)
     if not isinstance(grads, tuple):
+        if not hasattr(grads, "shape"):
+            raise ValueError(
+                "gradcheck: backward must return a tuple of gradients (or one array for one "
+                f"input), got {type(grads).__name__}"
+            )
         grads = (grads,)
     if len(grads) != len(arrays):
         raise ValueError(f"gradcheck: backward returned {len(grads)} gradients for {len(arrays)} inputs")
@@ -139,7 +168,7 @@ def check_layer(forward, backward, *arrays, names=None, wrt=None, h: float = 1e-
         return forward(*arrays, **kwargs)[0] * dout
 
     rows = []
-    for i in range(len(arrays)) if wrt is None else wrt:
+    for i in positions:
         numeric = numerical_gradient(loss_terms, arrays[i], h)
         rows.append(_row(names[i], grads[i], numeric))
     return GradcheckResult(rows)

@@ -508,6 +508,9 @@ class LRN(Layer):
 
     def _backward(self, dout, cache):
         cache, shape = cache
+        # Checked here, before the reshape: a dout of the grouped shape, or of another shape
+        # with as many elements, would reshape without complaint into scrambled gradients.
+        _checks.dout_like("lrn_backward", dout, shape, cache.x.dtype)
         n, c, h, w = shape
         dx = F.lrn_backward(dout.reshape(n * self.groups, c // self.groups, h, w), cache)
         return dx.reshape(shape)
@@ -576,12 +579,16 @@ class Flatten(Layer):
         return (math.prod(shape),)
 
     def _forward(self, x):
+        _checks.array("Flatten.forward", "x", x)
         if x.ndim < 2:
             raise ValueError(f"x must be (N, ...) with at least 2 dimensions, got shape {x.shape}")
-        return x.reshape(x.shape[0], -1), x.shape
+        out = x.reshape(x.shape[0], math.prod(x.shape[1:]))  # not -1: N may be 0
+        return out, (x.shape, x.dtype)
 
     def _backward(self, dout, cache):
-        return dout.reshape(cache)
+        shape, dtype = cache
+        _checks.dout_like("Flatten.backward", dout, (shape[0], math.prod(shape[1:])), dtype)
+        return dout.reshape(shape)
 
 
 # --------------------------------------------------------------------------------------------

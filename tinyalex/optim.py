@@ -27,13 +27,33 @@ does that: ``step(validation_error)`` after each evaluation.
 
 from __future__ import annotations
 
+import math
+
 import numpy
 
 from . import paper, threads
 from .backend import device_of, get_array_module, on_device, to_numpy
+from .functional import _checks
 from .layers import load_arrays
 
 __all__ = ["SGD", "ReduceLROnPlateau"]
+
+
+def _hyper_parameters(who: str, lr, momentum, weight_decay) -> tuple[float, float, float]:
+    """``(lr, momentum, weight_decay)`` as floats, each finite, with ``lr > 0``,
+    ``0 <= momentum < 1`` and ``weight_decay >= 0``; else a ``ValueError`` starting with ``who``.
+    (One NaN or infinity here makes every weight NaN at the next step.)"""
+    try:
+        values = tuple(float(v) for v in (lr, momentum, weight_decay))
+    except (TypeError, ValueError):  # not a number at all
+        values = (math.nan,) * 3
+    in_range = values[0] > 0 and 0 <= values[1] < 1 and values[2] >= 0
+    if not in_range or not all(map(math.isfinite, values)):
+        raise ValueError(
+            f"{who}: need lr > 0, 0 <= momentum < 1 and weight_decay >= 0, all finite, got "
+            f"lr={lr}, momentum={momentum}, weight_decay={weight_decay}"
+        )
+    return values
 
 
 class SGD:
@@ -51,13 +71,11 @@ class SGD:
                  weight_decay: float = paper.WEIGHT_DECAY):
         if not params:
             raise ValueError("SGD: params is empty; pass model.params")
-        if not lr > 0 or not 0 <= momentum < 1 or not weight_decay >= 0:
-            raise ValueError(
-                f"SGD: need lr > 0, 0 <= momentum < 1 and weight_decay >= 0, got lr={lr}, "
-                f"momentum={momentum}, weight_decay={weight_decay}"
-            )
+        hyper = _hyper_parameters("SGD", lr, momentum, weight_decay)
+        self.lr, self.momentum, self.weight_decay = hyper
+        for name, w in params.items():
+            _checks.floating("SGD", (f"parameter {name}", w))
         self.params = dict(params)
-        self.lr, self.momentum, self.weight_decay = float(lr), float(momentum), float(weight_decay)
         self.velocity = {}
         for name, w in self.params.items():
             with on_device(device_of(w)):
@@ -73,6 +91,7 @@ class SGD:
             )
         for name, w in self.params.items():
             g = grads[name]
+            _checks.array("SGD.step", f"the gradient of {name}", g)
             if g.shape != w.shape or g.dtype != w.dtype or device_of(g) != device_of(w):
                 raise ValueError(
                     f"SGD.step: gradient of {name} is {g.dtype}{tuple(g.shape)} on {device_of(g)}, "
@@ -121,15 +140,18 @@ class SGD:
         return state
 
     def load_state_dict(self, state: dict) -> None:
-        """Restore what ``state_dict`` returned (names, shapes and dtypes are checked)."""
+        """Restore what ``state_dict`` returned. Everything is checked first, as by the
+        constructor (names, shapes and dtypes; the hyper-parameters' ranges), so a failed load
+        changes nothing."""
+        who = "SGD.load_state_dict"
         missing = [key for key in self.HYPER if key not in state]
         if missing:
-            raise ValueError(f"SGD.load_state_dict: missing {missing}")
+            raise ValueError(f"{who}: missing {missing}")
+        hyper = _hyper_parameters(who, *(state[key] for key in self.HYPER))
         velocity = {key: value for key, value in state.items() if key not in self.HYPER}
         names = {key.removeprefix("velocity."): value for key, value in velocity.items()}
-        load_arrays(self.velocity, names, "SGD.load_state_dict")
-        for key in self.HYPER:
-            setattr(self, key, float(state[key]))
+        load_arrays(self.velocity, names, who)
+        self.lr, self.momentum, self.weight_decay = hyper
 
 
 class ReduceLROnPlateau:
@@ -148,10 +170,11 @@ class ReduceLROnPlateau:
 
     def __init__(self, optimizer: SGD, factor: float = 0.1, patience: int = 1,
                  max_reductions: int = paper.LR_DIVISIONS, min_delta: float = 0.0):
-        if not 0 < factor < 1 or patience < 1 or max_reductions < 0 or min_delta < 0:
+        if (not 0 < factor < 1 or not patience >= 1 or not max_reductions >= 0
+                or not 0 <= min_delta < math.inf):
             raise ValueError(
                 "ReduceLROnPlateau: need 0 < factor < 1, patience >= 1, max_reductions >= 0 and "
-                f"min_delta >= 0, got {factor}, {patience}, {max_reductions}, {min_delta}"
+                f"finite min_delta >= 0, got {factor}, {patience}, {max_reductions}, {min_delta}"
             )
         self.optimizer = optimizer
         self.factor, self.patience = factor, patience
@@ -177,5 +200,20 @@ class ReduceLROnPlateau:
         return {key: numpy.array(getattr(self, key)) for key in self.STATE}
 
     def load_state_dict(self, state: dict) -> None:
-        self.best = float(state["best"])
-        self.stale, self.reductions = int(state["stale"]), int(state["reductions"])
+        """Restore what ``state_dict`` returned, checked first: ``best`` a number (not NaN,
+        which no error would ever improve on), ``stale`` and ``reductions`` counts >= 0."""
+        who = "ReduceLROnPlateau.load_state_dict"
+        missing = [key for key in self.STATE if key not in state]
+        if missing:
+            raise ValueError(f"{who}: missing {missing}")
+        try:
+            best, stale, reductions = (float(state[key]) for key in self.STATE)
+        except (TypeError, ValueError):
+            best = stale = reductions = math.nan
+        counts = all(v >= 0 and v.is_integer() for v in (stale, reductions))
+        if math.isnan(best) or not counts:
+            raise ValueError(
+                f"{who}: need best a number (not NaN), stale and reductions whole numbers >= 0, "
+                "got " + ", ".join(f"{key}={state[key]}" for key in self.STATE)
+            )
+        self.best, self.stale, self.reductions = best, int(stale), int(reductions)

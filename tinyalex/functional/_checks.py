@@ -1,12 +1,16 @@
 """Argument checks shared by the functional ops.
 
 Every failure is a ``ValueError`` whose message starts with the op's name and shows the expected
-and the actual shape, dtype or value, so a student knows at once which call went wrong.
+and the actual shape, dtype or value, so a student knows at once which call went wrong; an
+argument that is not an array at all (a list, a float, ``None``) is a ``TypeError`` with the same
+start, from the checks of shape and dtype below.
 """
 
 from __future__ import annotations
 
 import numbers
+
+import numpy
 
 
 def pair(op: str, name: str, value, minimum: int) -> tuple[int, int]:
@@ -29,16 +33,24 @@ def positive_int(op: str, name: str, value) -> int:
     return int(value)
 
 
+def array(op: str, name: str, x) -> None:
+    """``x`` is a NumPy or CuPy array (or scalar), anything with a NumPy dtype and a shape."""
+    if not isinstance(getattr(x, "dtype", None), numpy.dtype) or not hasattr(x, "shape"):
+        raise TypeError(f"{op}: {name} must be a NumPy or CuPy array, got {type(x).__name__}")
+
+
 def ndim(op: str, name: str, x, expected: int, layout: str) -> None:
-    if getattr(x, "ndim", None) != expected:
-        shape = getattr(x, "shape", type(x).__name__)
+    array(op, name, x)
+    if x.ndim != expected:
         raise ValueError(
-            f"{op}: {name} must be {expected}-D {layout}, got shape {shape}"
+            f"{op}: {name} must be {expected}-D {layout}, got shape {tuple(x.shape)}"
         )
 
 
 def floating(op: str, *named) -> None:
     """Every array is floating point, and all have the same dtype (no silent up-casts)."""
+    for name, a in named:
+        array(op, name, a)
     dtypes = [(name, a.dtype) for name, a in named]
     for name, dtype in dtypes:
         if dtype.kind != "f":
@@ -53,6 +65,7 @@ def floating(op: str, *named) -> None:
 
 
 def same_shape(op: str, name: str, x, expected: tuple) -> None:
+    array(op, name, x)
     if tuple(x.shape) != tuple(expected):
         raise ValueError(f"{op}: {name} must have shape {tuple(expected)}, got {tuple(x.shape)}")
 

@@ -64,6 +64,7 @@ Figure-1 net's conv2 forward and backward on one thread took 65 ms instead of 97
 
 from __future__ import annotations
 
+import math
 import typing
 
 import numpy
@@ -359,7 +360,8 @@ def _bias_gradient(dout, axis: int):
     if xp is not numpy:  # one reduction: a GPU pays for every launch, and has no threads here
         return dout.sum(axis=tuple(a for a in range(dout.ndim) if a != axis))
     db = xp.empty(dout.shape[axis], dtype=dout.dtype)
-    blocks = dout.reshape(dout.shape[: axis + 1] + (-1,))  # (F, rest) or (N, F, rest)
+    # (F, rest) or (N, F, rest); the size of rest spelled out, since -1 is ambiguous for N = 0
+    blocks = dout.reshape(dout.shape[: axis + 1] + (math.prod(dout.shape[axis + 1 :]),))
 
     def add(part):
         if axis == 0:

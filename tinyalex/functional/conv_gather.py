@@ -42,6 +42,7 @@ strided copies of ``im2col`` and ``rows`` are faster than an indexed one.
 from __future__ import annotations
 
 import functools
+import math
 
 import numpy
 
@@ -111,7 +112,7 @@ def _gather(a, index, no_zero, workspace):
     there), ``(G, N) + index.shape[1:]``, in the workspace's "copies"."""
     xp = get_array_module(a)
     n = a.shape[0]
-    flat = a.reshape(n, -1)
+    flat = a.reshape(n, math.prod(a.shape[1:]))  # not -1: n may be 0
     if not no_zero:
         padded = scratch(workspace, "scratch", (n, flat.shape[1] + 1), a)
         xp.copyto(padded[:, :-1], flat)
@@ -170,7 +171,7 @@ def input_gradient(dout, w, x_shape, pad, groups, workspace):
     regrouped = w.reshape(groups, f // groups, cg, kh * kw).transpose(0, 1, 3, 2)
     regrouped = xp.ascontiguousarray(regrouped).reshape(groups, f // groups * kh * kw, cg)
     dxt = scratch(workspace, "product", (groups, n * h * wd, cg), dout)
-    xp.matmul(dcols.reshape(groups, n * h * wd, -1), regrouped, out=dxt)
+    xp.matmul(dcols.reshape(groups, n * h * wd, f // groups * kh * kw), regrouped, out=dxt)
     dx = xp.empty(x_shape, dtype=dout.dtype)
     xp.copyto(dx.reshape(n, groups, cg, h * wd),
               dxt.reshape(groups, n, h * wd, cg).transpose(1, 0, 3, 2))

@@ -162,7 +162,8 @@ def lrn_forward(x, n: int, k: float, alpha: float, beta: float):
 
     arrays = [cupy.empty_like(x) for _ in range(3)]
     t = x.dtype.type
-    _kernels()["lrn_forward"](x, x.shape[1], x[0, 0].size, n // 2, t(k), t(alpha), t(beta),
+    plane = x.shape[2] * x.shape[3]  # not x[0, 0].size: the batch may be empty
+    _kernels()["lrn_forward"](x, x.shape[1], plane, n // 2, t(k), t(alpha), t(beta),
                               t(-2.0 * alpha * beta), *arrays)
     return arrays
 
@@ -173,5 +174,5 @@ def lrn_backward(dout, x, scale, factor, n: int):
 
     dx = cupy.empty_like(x)
     _kernels()["lrn_backward"](cupy.ascontiguousarray(dout), x, factor, scale, x.shape[1],
-                               x[0, 0].size, n // 2, dx)
+                               x.shape[2] * x.shape[3], n // 2, dx)
     return dx

@@ -19,6 +19,8 @@ Backward is the same mask and scale: ``dx = dout * m * scale`` (train), ``dx = d
 
 from __future__ import annotations
 
+import numbers
+
 import numpy
 
 from .. import paper
@@ -35,14 +37,30 @@ def dropout_mask(shape, p: float, rng, xp=numpy):
     return xp.asarray(rng.random(shape, dtype=numpy.float32) >= p)
 
 
+def _generator(op: str, rng, xp):
+    """``rng`` as a generator: a generator as it is, an int seed as NumPy's generator seeded
+    with it (the mask is then the same on every device), ``None`` as a fresh one on ``xp``."""
+    if rng is None:
+        return xp.random.default_rng()
+    if isinstance(rng, numbers.Integral) and not isinstance(rng, bool):
+        return numpy.random.default_rng(rng)
+    if not callable(getattr(rng, "random", None)):
+        raise TypeError(
+            f"{op}: rng must be a numpy.random.Generator (or CuPy's), an int seed or None, "
+            f"got {type(rng).__name__}"
+        )
+    return rng
+
+
 def dropout_forward(x, p: float = paper.DROPOUT_P, train: bool = True, rng=None,
                     inverted: bool = False):
     """Dropout (paper §4.2). x: any shape. Returns ``out`` (same shape) and the cache.
 
     ``train=True`` zeroes each unit with probability ``p`` (scaling the kept ones by
     ``1/(1-p)`` if ``inverted``); ``train=False`` multiplies by ``1 - p`` (the paper) or passes
-    ``x`` through (``inverted``). ``rng`` is a seeded ``numpy.random.Generator`` (or CuPy's) for
-    a reproducible mask; ``None`` draws a fresh, unseeded one.
+    ``x`` through (``inverted``). ``rng`` is a seeded ``numpy.random.Generator`` (or CuPy's) or
+    an int seed (for NumPy's, as the ``Dropout`` layer takes it) for a reproducible mask;
+    ``None`` draws a fresh, unseeded one.
     """
     op = "dropout_forward"
     _checks.floating(op, ("x", x))
@@ -50,9 +68,7 @@ def dropout_forward(x, p: float = paper.DROPOUT_P, train: bool = True, rng=None,
         raise ValueError(f"{op}: p is the probability of dropping a unit, in [0, 1), got {p}")
     xp = get_array_module(x)
     if train:
-        if rng is None:
-            rng = xp.random.default_rng()
-        mask = dropout_mask(x.shape, p, rng, xp)
+        mask = dropout_mask(x.shape, p, _generator(op, rng, xp), xp)
         scale = 1.0 / (1.0 - p) if inverted else 1.0
     else:
         mask = None

@@ -11,6 +11,8 @@ mainstream layout: one row per output unit) and biases ``b`` of shape ``(M,)``:
 
 from __future__ import annotations
 
+import math
+
 from ..backend import get_array_module
 from . import _checks
 
@@ -18,12 +20,12 @@ from . import _checks
 def linear_forward(x, w, b):
     """``out = x.reshape(N, -1) @ w.T + b``. x: ``(N, ...)``; w: ``(M, D)``; b: ``(M,)``."""
     op = "linear_forward"
-    if getattr(x, "ndim", 0) < 2:
+    _checks.floating(op, ("x", x), ("w", w), ("b", b))
+    if x.ndim < 2:
         raise ValueError(f"{op}: x must be (N, ...) with at least 2 dimensions, got shape {x.shape}")
     _checks.ndim(op, "w", w, 2, "(out_features, in_features)")
     _checks.ndim(op, "b", b, 1, "(out_features,)")
-    _checks.floating(op, ("x", x), ("w", w), ("b", b))
-    x2 = x.reshape(x.shape[0], -1)
+    x2 = x.reshape(x.shape[0], math.prod(x.shape[1:]))  # not -1: N may be 0
     if x2.shape[1] != w.shape[1]:
         raise ValueError(
             f"{op}: x of shape {tuple(x.shape)} flattens to {x2.shape[1]} features, "

@@ -61,12 +61,6 @@ def _check(op: str, x, size, stride) -> tuple[int, int, int, int]:
     return size, stride, (h - size) // stride + 1, (w - size) // stride + 1
 
 
-def _check_dout(op: str, dout, shape) -> None:
-    _checks.same_shape(op, "dout", dout, shape)
-    if dout.dtype.kind != "f":
-        raise ValueError(f"{op}: dout must be floating point, got {dout.dtype}")
-
-
 # ----------------------------------------------------------------------------------------------
 # The naive version: one step per window offset
 
@@ -94,7 +88,7 @@ def maxpool2d_forward_naive(x, size: int = paper.POOL_SIZE, stride: int = paper.
         better = (candidate > out) | xp.isnan(candidate)
         xp.copyto(out, candidate, where=better)
         xp.copyto(argmax, k, where=better)
-    return out, (x.shape, argmax, size, stride)
+    return out, (x.shape, x.dtype, argmax, size, stride)
 
 
 def maxpool2d_backward_naive(dout, cache):
@@ -102,8 +96,8 @@ def maxpool2d_backward_naive(dout, cache):
 
     ``dx[n, c, y, x] = sum over windows (p, q) whose first maximum sits at (y, x) of dout[n, c, p, q]``.
     """
-    x_shape, argmax, size, stride = cache
-    _check_dout("maxpool2d_backward_naive", dout, argmax.shape)
+    x_shape, dtype, argmax, size, stride = cache
+    _checks.dout_like("maxpool2d_backward_naive", dout, argmax.shape, dtype)
     xp = get_array_module(dout)
     oh, ow = argmax.shape[2:]
     dx = xp.zeros(x_shape, dtype=dout.dtype)
@@ -208,6 +202,7 @@ class _ArgmaxCache(typing.NamedTuple):
     """The GPU kernel's cache, laid out as the naive version's: each window's first maximum."""
 
     x_shape: tuple
+    dtype: object  # x's, which dout must have
     argmax: object  # (N, C, OH, OW) int32: the offset i*size + j in the window
     size: int
     stride: int
@@ -215,6 +210,7 @@ class _ArgmaxCache(typing.NamedTuple):
 
 class _PoolCache(typing.NamedTuple):
     x_shape: tuple
+    dtype: object  # x's, which dout must have
     first_in_row: object  # (N, C, H, OW): offset along the width of each row window's maximum
     first_row: object  # (N, C, OH, OW): offset along the height of the row holding the maximum
     size: int
@@ -236,9 +232,9 @@ def maxpool2d_forward(x, size: int = paper.POOL_SIZE, stride: int = paper.POOL_S
     xp = get_array_module(x)
     if cuda_kernels.applies(xp, x):
         out, argmax = cuda_kernels.maxpool_forward(x, size, stride, oh, ow)
-        return out, _ArgmaxCache(x.shape, argmax, size, stride)
+        return out, _ArgmaxCache(x.shape, x.dtype, argmax, size, stride)
     out, first_in_row, first_row = _separable_max(x, size, stride, oh, ow, workspace)
-    return out, _PoolCache(x.shape, first_in_row, first_row, size, stride, workspace)
+    return out, _PoolCache(x.shape, x.dtype, first_in_row, first_row, size, stride, workspace)
 
 
 def maxpool2d_backward(dout, cache):
@@ -247,14 +243,12 @@ def maxpool2d_backward(dout, cache):
     ``dx[n, c, y, x] = sum over windows (p, q) whose first maximum sits at (y, x) of dout[n, c, p, q]``,
     routed back through the row-maxima stage, then the rows stage.
     """
-    if isinstance(cache, _ArgmaxCache):
-        _check_dout("maxpool2d_backward", dout, cache.argmax.shape)
-        if not cuda_kernels.applies(get_array_module(dout), dout):  # e.g. a float16 dout
-            return maxpool2d_backward_naive(dout, cache)
+    if isinstance(cache, _ArgmaxCache):  # dout has x's dtype, which the kernels are made for
+        _checks.dout_like("maxpool2d_backward", dout, cache.argmax.shape, cache.dtype)
         return cuda_kernels.maxpool_backward(dout, cache.argmax, cache.x_shape, cache.size,
                                              cache.stride)
-    x_shape, first_in_row, first_row, size, stride, workspace = cache
-    _check_dout("maxpool2d_backward", dout, first_row.shape)
+    x_shape, dtype, first_in_row, first_row, size, stride, workspace = cache
+    _checks.dout_like("maxpool2d_backward", dout, first_row.shape, dtype)
     d_rows = scratch(workspace, "scratch", first_in_row.shape, dout)
     dx = get_array_module(dout).empty(x_shape, dtype=dout.dtype)
 
