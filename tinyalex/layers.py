@@ -484,8 +484,11 @@ class LRN(Layer):
     ``b[i] = a[i] / (k + alpha * sum_{j=i-n/2}^{i+n/2} a[j]^2) ** beta`` (see ``functional.lrn``
     for the Caffe/PyTorch translation ``alpha_caffe = n * alpha``). With ``groups=G`` the
     ``C`` channels are normalized in ``G`` separate blocks of ``C/G`` (the sum never crosses a
-    block boundary): on two GPUs each tower can only see its own maps, so the one-device
-    AlexNet normalizes its two halves separately to compute the same thing.
+    block boundary): AlexNet normalizes within each tower, and the one-device AlexNet its two
+    halves separately, to compute the same thing. That is a reading of the paper, not a quote:
+    §3.3 counts all the layer's kernels in ``N`` (96 for conv1), so taken literally the sums of
+    maps 46-49 reach across the towers; §3.2 has the GPUs communicate only at conv3 and the
+    fully-connected layers, which normalization inside a tower respects.
     x ``(N, C, H, W)`` -> the same shape.
     """
 

@@ -12,7 +12,7 @@ state, and nothing names numpy or cupy: the arrays decide (``backend.get_array_m
 | ``relu_forward``, ``tanh_forward`` | §3.1 | ``dx``     |
 | ``dropout_forward``         | §4.2  | ``dx``           |
 | ``linear_forward``          | §3.5  | ``dx, dw, db``   |
-| ``softmax_cross_entropy``   | §5    | returns ``(loss, dlogits)`` directly |
+| ``softmax_cross_entropy``   | §3.5  | returns ``(loss, dlogits)`` directly |
 
 Fast and readable. The functions above are the ones to call, layers included, and they are
 fast: where speed costs little readability it is built in (and explained where it happens).

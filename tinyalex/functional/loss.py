@@ -1,4 +1,4 @@
-"""Softmax cross-entropy, the objective of paper §5 ("maximize the multinomial logistic
+"""Softmax cross-entropy, the objective of paper §3.5 ("maximize the multinomial logistic
 regression objective").
 
 For logits ``z`` of shape ``(N, K)`` and integer labels ``y`` of shape ``(N,)``:

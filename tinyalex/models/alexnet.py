@@ -42,7 +42,7 @@ distinguishable: a tower reading the other tower's array without a transfer is t
 laptop, exactly as it would fail on two GPUs). ``devices=("cpu",)`` (one device) is the same
 network with the towers as groups: conv2, conv4 and conv5 are grouped convolutions
 (``groups=2``), LRN normalizes each half of the channels separately (a tower only sees its own
-maps), and the exchanges below move nothing. Its parameters are the two towers' joined along
+maps: a reading of §3.2 and §3.3, see ``layers.LRN``), and the exchanges below move nothing. Its parameters are the two towers' joined along
 the first axis (``merge_towers``), and it computes the same numbers, up to the rounding of sums
 taken in another order (a grouped convolution adds both towers' kernels in one matrix product).
 
