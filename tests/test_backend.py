@@ -20,6 +20,20 @@ def test_device_parsing_and_equality():
             Device(bad)
 
 
+def test_device_index_given_apart():
+    assert Device("cuda", index=1) == Device("cuda:1") and Device("cpu", index=np.int64(2)) == Device("cpu:2")
+    assert Device("cpu:1", index=1) == Device(Device("cpu:1"), index=1) == Device("cpu:1")
+    for bad in [1.7, True, -1, "1"]:
+        with pytest.raises(ValueError, match=f"Device: index must be an int >= 0, got {bad!r}"):
+            Device("cpu", index=bad)
+    with pytest.raises(ValueError, match=r"Device: index=3 contradicts the index 1 in 'cpu:1'"):
+        Device("cpu:1", index=3)
+    with pytest.raises(ValueError, match=r"Device: index=1 contradicts the index 0 in 'cuda:0'"):
+        Device("cuda:0", index=1)
+    with pytest.raises(ValueError, match=r"Device: index=2 contradicts the index 0 in Device\('cpu:0'\)"):
+        Device(Device("cpu"), index=2)
+
+
 def test_numpy_arrays_use_numpy():
     assert backend.get_array_module(np.ones(2), np.zeros(3)) is np
     assert device_of(np.ones(2)) == Device("cpu")
@@ -44,6 +58,14 @@ def test_to_device_copies_and_logs():
     record = log.records[0]
     assert (record.source, record.target, record.label, record.phase) == (Device("cpu:0"), Device("cpu:1"), "conv3", "forward")
     assert "conv3" in repr(log) and "48" in repr(log)
+
+
+def test_to_device_takes_array_likes_with_or_without_a_log():
+    """A list is copied as ``numpy.asarray`` would convert it, and logged with that size."""
+    log = TransferLog()
+    for y in (to_device([1.0, 2.0], "cpu:1"), to_device([1.0, 2.0], "cpu:1", log=log)):
+        assert device_of(y) == Device("cpu:1") and np.asarray(y).tolist() == [1.0, 2.0]
+    assert len(log) == 1 and log.total_bytes == 16 and log.records[0].source == Device("cpu:0")
 
 
 def test_import_does_not_need_cupy():

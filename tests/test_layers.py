@@ -261,12 +261,33 @@ def test_flatten_checks_dout():
     (lambda: L.Conv2d(3, 8, 3, rng=0, weight_std=-1.0), "weight_std must be a number >= 0 or 'fan_in'"),
     (lambda: L.Linear(3, 8, rng=0, weight_std="he"), "weight_std must be a number >= 0 or 'fan_in'"),
     (lambda: L.Linear(3, 8, rng=0, dtype=np.int32), "dtype must be float32 or float64"),
-    (lambda: L.Dropout(1.0, rng=0), r"p is the probability of dropping a unit, in \[0, 1\)"),
+    (lambda: L.Dropout(1.0, rng=0), r"p is the probability of dropping a unit, a number in \[0, 1\), got 1.0"),
+    (lambda: L.Dropout("0.5", rng=0), r"p is the probability of dropping a unit, a number in \[0, 1\), got '0.5'"),
+    (lambda: L.Dropout(True, rng=0), r"p is the probability of dropping a unit, a number in \[0, 1\), got True"),
+    (lambda: L.Dropout(float("nan"), rng=0), r"Dropout: p is the probability of dropping a unit"),
     (lambda: L.MaxPool2d(0), "kernel_size must be a positive int"),
+    (lambda: L.Linear(3, 8, rng=0, weight_std=float("nan")), "weight_std must be a number >= 0 or 'fan_in', got nan"),
+    (lambda: L.Linear(3, 8, rng=0, weight_std=float("inf")),
+     "Linear: weight_std=inf gives weight values that are not finite in float32"),
+    (lambda: L.Conv2d(3, 8, 3, rng=0, weight_std=1e300),
+     r"Conv2d: weight_std=1e\+300 gives weight values that are not finite in float32 \(largest finite: 3.403e\+38\)"),
+    (lambda: L.Linear(3, 8, rng=0, bias=float("nan")), "Linear: bias=nan gives bias values that are not finite in float32"),
+    (lambda: L.Linear(3, 8, rng=0, bias=-float("inf"), dtype=np.float64),
+     "Linear: bias=-inf gives bias values that are not finite in float64"),
+    (lambda: L.Linear(3, 8, rng=0, bias=1e300), r"Linear: bias=1e\+300 gives bias values that are not finite in float32"),
+    (lambda: L.Linear(3, 8, rng=0, bias="1"), "Linear: bias must be a number, got '1'"),
+    (lambda: L.Linear(3, 8, rng=0, bias=True), "Linear: bias must be a number, got True"),
 ])
 def test_bad_constructor_arguments(make, message):
     with pytest.raises(ValueError, match=message):
         make()
+
+
+def test_initial_values_only_need_to_be_finite_in_the_layers_dtype():
+    """1e300 overflows float32 (refused above) but not float64; weight_std=0 is all zeros."""
+    wide = L.Linear(3, 8, rng=0, weight_std=1e300, bias=-1e300, dtype=np.float64)
+    assert all(np.isfinite(np.asarray(p)).all() for p in wide.params.values())
+    assert not np.asarray(L.Linear(3, 8, rng=0, weight_std=0).params["weight"]).any()
 
 
 def test_output_shapes_and_their_errors():
@@ -330,6 +351,28 @@ def test_sequential_refuses_mixed_devices_and_wrong_inputs():
         L.Sequential([L.ReLU()]).summary()
 
 
+@pytest.mark.parametrize("key", ["a.b", "", 1])
+def test_sequential_refuses_names_that_could_collide(key):
+    """With a '.' (or no name at all) a layer could claim a name a nested one has:
+    {"a": {"b": fc}, "a.b": fc} once reported 6 parameters of 12, one layer hidden."""
+    layers = {"a": L.Sequential({"b": _linear()}), key: _linear()}
+    message = f"Sequential 'net': layer names must be non-empty strings without '.' .*got {key!r}"
+    with pytest.raises(ValueError, match=message):
+        L.Sequential(layers, name="net")
+
+
+def test_two_parameters_with_one_name_are_refused():
+    """A module whose children share a prefix would let one parameter hide the other."""
+
+    class Twins(L.Module):
+        def children(self):
+            return [("fc", _linear()), ("fc", _linear())]
+
+    for attribute in ("params", "grads"):
+        with pytest.raises(ValueError, match="Twins: two parameters are named 'fc.weight'"):
+            getattr(Twins(), attribute)
+
+
 def test_summary_lists_every_layer():
     summary = _chain("cpu:1").summary()
     assert [row[0] for row in summary.rows] == ["conv", "relu", "pool", "drop", "fc"]
@@ -337,6 +380,18 @@ def test_summary_lists_every_layer():
     assert summary.rows[0][3] == 4 * 2 * 9 + 4
     assert summary.total_params == _chain().num_params == 76 + 111
     assert "fc" in str(summary) and "187" in str(summary)
+
+
+def test_summary_of_an_input_the_model_cannot_take_names_the_model_and_layer():
+    layout = r"expects one image of shape \(C, H, W\), without the batch axis"
+    with pytest.raises(ValueError, match=rf"^Figure1Net.summary: conv1: {layout}, got \(3, 16\)$"):
+        Figure1Net().summary((3, 16))
+    with pytest.raises(ValueError, match=rf"^Sequential.summary: conv: {layout}, got \(1, 2, 7, 7\)$"):
+        _chain().summary((1, 2, 7, 7))
+    with pytest.raises(ValueError, match=r"^Sequential.summary: pool: .*" + layout):
+        L.Sequential({"pool": L.MaxPool2d()}).summary((8, 8))
+    with pytest.raises(ValueError, match=r"^Figure1Net.summary: fc: an input of shape \(64, 1, 1\) has 64 features, expected 576$"):
+        Figure1Net().summary((3, 16, 16))
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -372,6 +427,8 @@ def test_load_state_dict_checks_names_shapes_and_dtypes():
             model.load_state_dict(state)
     for name, value in model.state_dict().items():
         np.testing.assert_array_equal(value, before[name])  # a failed load changes nothing
+    with pytest.raises(TypeError, match="Sequential.load_state_dict: fc.bias must be a NumPy or CuPy array, got list"):
+        model.load_state_dict({**good, "fc.bias": [0.0, 0.0, 0.0]})
 
 
 def test_host_array_inputs_are_unwrapped():

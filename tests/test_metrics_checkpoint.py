@@ -31,13 +31,39 @@ def test_topk_error_matches_argsort(rng):
     [
         (np.zeros(3), np.zeros(3, int), 1, "scores must be (N, num_classes)"),
         (np.zeros((3, 4)), np.zeros(2, int), 1, "labels must have shape (3,)"),
-        (np.zeros((3, 4)), np.zeros(3, int), 5, "k must be in 1..4"),
+        (np.zeros((3, 4)), np.zeros(3, int), 5, "k must be an int in 1..4, got 5"),
+        (np.zeros((3, 4)), np.zeros(3, int), 0, "k must be an int in 1..4, got 0"),
+        (np.zeros((3, 4)), np.zeros(3, int), 1.5, "k must be an int in 1..4, got 1.5"),
+        (np.zeros((3, 4)), np.zeros(3, int), True, "k must be an int in 1..4, got True"),
+        (np.zeros((3, 4)), np.zeros(3), 1, "labels must be integers (class indices), got dtype float64"),
+        (np.zeros((3, 4)), np.array([0, -1, 2]), 1, "labels must be in 0..3, got values from -1 to 2"),
+        (np.zeros((3, 4)), np.array([0, 4, 2]), 1, "labels must be in 0..3, got values from 0 to 4"),
     ],
 )
 def test_topk_error_bad_input(scores, labels, k, message):
     with pytest.raises(ValueError, match="topk_error") as info:
         metrics.topk_error(scores, labels, k)
     assert message in str(info.value)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_topk_error_refuses_nan_and_plus_infinity(xp, bad):
+    """A diverged model's logits (NaN, or overflowed to +inf) must not score as hits: nothing
+    is higher than NaN, and a row of equal infinities ties with its label."""
+    labels = xp.asarray([1, 0])
+    message = "topk_error: scores must not be NaN or \\+inf, got [0-9]+ such values"
+    for scores in (xp.full((2, 3), bad), xp.asarray([[0.1, 0.5, 0.4], [0.9, bad, 0.05]])):
+        with pytest.raises(ValueError, match=message):
+            metrics.topk_error(scores, labels)
+        with pytest.raises(ValueError, match=message):
+            metrics.top1_top5(scores, labels)
+
+
+def test_topk_error_takes_minus_infinity_the_log_of_a_zero_probability(xp):
+    with np.errstate(divide="ignore"):
+        log_p = xp.asarray(np.log([[0.0, 1.0, 0.0], [0.7, 0.0, 0.3]]))  # -inf where p == 0
+    assert metrics.topk_error(log_p, xp.asarray([1, 1])) == 0.5
+    assert metrics.topk_error(log_p, xp.asarray([0, 1]), k=2) == 0.5
 
 
 def test_checkpoint_round_trip(tmp_path, rng):

@@ -30,8 +30,42 @@ def test_preprocess_centres_and_scales_to_unit_variance(rng):
     np.testing.assert_allclose(fixed(images), images - images.mean(axis=0), atol=1e-3)
     restored = Preprocess.from_state(*preprocess.state())
     np.testing.assert_array_equal(restored(images[:5]), x[:5])
-    with pytest.raises(ValueError, match="Preprocess: scale must be a positive number"):
+    with pytest.raises(ValueError, match="Preprocess: scale must be a finite positive number"):
         Preprocess(preprocess.mean, 0.0)
+
+
+@pytest.mark.parametrize("scale", [2, 2.0, np.float32(2.0), np.float64(2.0), np.int64(2)])
+def test_preprocess_takes_any_real_scale(rng, scale):
+    images = rng.integers(0, 256, (4, 1, 3, 3)).astype(np.uint8)
+    for preprocess in (Preprocess.fit(images, scale=scale), Preprocess(np.zeros((1, 3, 3)), scale)):
+        assert preprocess.scale == 2.0 and type(preprocess.scale) is float
+
+
+@pytest.mark.parametrize("scale", [0, -1.0, np.float32(0), float("inf"), float("nan"), True, "2", np.ones(1)])
+def test_scales_must_be_finite_positive_numbers(rng, scale):
+    """Not a bool (True would be 1.0), not zero (every batch would be NaN): the same rule for
+    Preprocess, Preprocess.fit and Augment, which divides the PCA eigenvalues by it."""
+    images = rng.integers(0, 256, (4, 3, 3, 3)).astype(np.uint8)
+    pca = transforms.fit_pca(images)
+    with pytest.raises(ValueError, match=r"^Preprocess: scale must be a finite positive number, got "):
+        Preprocess(np.zeros((3, 3, 3)), scale)
+    with pytest.raises(ValueError, match=r"^Preprocess.fit: scale must be 'std' or a finite positive number, got "):
+        Preprocess.fit(images, scale=scale)
+    with pytest.raises(ValueError, match=r"^Augment: scale must be a finite positive number, got "):
+        Augment(pca=pca, scale=scale)
+
+
+def test_fit_explains_a_zero_standard_deviation_and_checks_chunk_size(rng):
+    same = np.full((5, 1, 4, 4), 7, np.uint8)
+    message = (r"Preprocess.fit: scale='std' measured the standard deviation of the mean-subtracted "
+               r"training pixels as 0 \(all 5 images are the same\).*give a numeric scale, e.g. scale=1.0")
+    with pytest.raises(ValueError, match=message):
+        Preprocess.fit(same)
+    assert np.array_equal(Preprocess.fit(same, scale=1.0)(same), np.zeros(same.shape, np.float32))
+    images = rng.integers(0, 256, (5, 1, 4, 4)).astype(np.uint8)
+    for chunk_size in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match=f"Preprocess.fit: chunk_size must be a positive int, got {chunk_size}"):
+            Preprocess.fit(images, chunk_size=chunk_size)
 
 
 def test_resize_and_grey_to_rgb(rng):

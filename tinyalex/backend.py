@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import numbers
 import re
 
 import numpy
@@ -90,7 +91,9 @@ class Device:
     """A place where arrays live: ``Device("cpu")``, ``Device("cpu:1")``, ``Device("cuda:0")``.
 
     ``kind`` is ``"cpu"`` or ``"cuda"``; ``index`` defaults to 0. Devices compare by value, so
-    ``Device("cpu") == Device("cpu:0")``.
+    ``Device("cpu") == Device("cpu:0")``. The index can also be given apart, ``Device("cuda",
+    index=1)``: an int >= 0 (not a bool), and not a second index that contradicts the one in
+    ``spec`` (``Device("cpu:1", index=3)`` is refused).
     """
 
     kind: str
@@ -98,20 +101,23 @@ class Device:
 
     def __init__(self, spec: str | "Device" = "cpu", index: int | None = None):
         if isinstance(spec, Device):
-            kind, idx = spec.kind, spec.index
+            kind, named = spec.kind, spec.index
         else:
             match = _DEVICE_RE.match(str(spec).strip())
             if match is None:
                 raise ValueError(
                     f"Device: expected 'cpu', 'cpu:N' or 'cuda:N', got {spec!r}"
                 )
-            kind, idx = match.group(1), int(match.group(2) or 0)
+            kind, named = match.group(1), match.group(2)
+            named = None if named is None else int(named)  # None: spec names no index
         if index is not None:
-            idx = int(index)
-        if idx < 0:
-            raise ValueError(f"Device: index must be >= 0, got {idx}")
+            if not isinstance(index, numbers.Integral) or isinstance(index, bool) or index < 0:
+                raise ValueError(f"Device: index must be an int >= 0, got {index!r}")
+            if named is not None and named != index:
+                raise ValueError(f"Device: index={index} contradicts the index {named} in {spec!r}")
+            named = int(index)
         object.__setattr__(self, "kind", kind)
-        object.__setattr__(self, "index", idx)
+        object.__setattr__(self, "index", 0 if named is None else named)
 
     @property
     def xp(self):
@@ -248,9 +254,11 @@ class TransferLog:
 def to_device(x, device, log: TransferLog | None = None, label: str = "", phase: str = ""):
     """Copy ``x`` to ``device`` and return the copy; record it in ``log`` if one is given.
 
-    Every call copies, also between two logical CPU devices, because that is what a transfer
-    between GPUs costs; a copy onto the device the array already lives on is still a copy but is
-    not logged (no bytes cross a link).
+    ``x`` is an array on any device, or anything ``numpy.asarray`` takes (a list lives on
+    ``cpu:0``, as a plain NumPy array does). Every call copies, also between two logical CPU
+    devices, because that is what a transfer between GPUs costs; a copy onto the device the
+    array already lives on is still a copy but is not logged (no bytes cross a link). The log
+    records the bytes of the copy, which for an array-like are those of its converted array.
     """
     device = as_device(device)
     source = device_of(x)
@@ -261,5 +269,5 @@ def to_device(x, device, log: TransferLog | None = None, label: str = "", phase:
     else:
         out = place(numpy.array(to_numpy(x), copy=True), device)
     if log is not None and source != device:
-        log.record(Transfer(source, device, int(x.nbytes), label, phase))
+        log.record(Transfer(source, device, int(out.nbytes), label, phase))
     return out

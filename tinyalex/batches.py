@@ -29,11 +29,13 @@ eigenvalues divided by ``scale`` (the offset is linear in them), which adds exac
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 from tqdm import tqdm
 
 from .data import transforms
+from .functional import _checks
 
 __all__ = ["Augment", "Preprocess", "batch_order", "resize_images"]
 
@@ -49,6 +51,12 @@ def batch_order(n: int, batch_size: int, rng: np.random.Generator | None = None)
         raise ValueError(f"batch_order: need n >= 1 and batch_size >= 1, got n={n}, batch_size={batch_size}")
     order = rng.permutation(n) if rng is not None else np.arange(n)
     return [order[i:i + batch_size] for i in range(0, n, batch_size)]
+
+
+def _is_scale(value) -> bool:
+    """Whether ``value`` can be an input scale: a real number (not a bool), finite and > 0."""
+    return (isinstance(value, numbers.Real) and not isinstance(value, bool)
+            and math.isfinite(value) and value > 0)
 
 
 def resize_images(images, size: int | None = None, channels: int | None = None) -> np.ndarray:
@@ -73,14 +81,15 @@ class Preprocess:
     """``(resize(images) - mean) / scale`` in float32 (see the module docstring).
 
     ``mean``: float32 ``(C, R, R)``, the training mean image at the size the network's batches
-    are cut from; ``scale``: a positive number; ``size``: ``R`` when batches must be resized
-    first (``None``: the images are used at their own size); ``channels``: 3 to expand grey
-    images to RGB (``None``: keep). Build it with ``Preprocess.fit(training images, ...)``.
+    are cut from; ``scale``: a finite positive number (any real type but bool); ``size``: ``R``
+    when batches must be resized first (``None``: the images are used at their own size);
+    ``channels``: 3 to expand grey images to RGB (``None``: keep). Build it with
+    ``Preprocess.fit(training images, ...)``.
     """
 
     def __init__(self, mean, scale: float, size: int | None = None, channels: int | None = None):
-        if not (isinstance(scale, (int, float)) and math.isfinite(scale) and scale > 0):
-            raise ValueError(f"Preprocess: scale must be a positive number, got {scale!r}")
+        if not _is_scale(scale):
+            raise ValueError(f"Preprocess: scale must be a finite positive number, got {scale!r}")
         self.mean = np.asarray(mean, dtype=np.float32)
         self.scale, self.size, self.channels = float(scale), size, channels
 
@@ -91,9 +100,14 @@ class Preprocess:
 
         Reads ``images`` (uint8 ``(N, C, H, W)``) ``chunk_size`` at a time, resizing each chunk
         when ``size`` is given, in float64; nothing the size of the whole set is made.
+        ``scale="std"`` needs images that differ (identical ones have no spread to divide by).
         """
-        if scale != "std" and not isinstance(scale, (int, float)):
-            raise ValueError(f"Preprocess.fit: scale must be 'std' or a number, got {scale!r}")
+        if not (scale == "std" if isinstance(scale, str) else _is_scale(scale)):
+            raise ValueError(
+                f"Preprocess.fit: scale must be 'std' or a finite positive number, got {scale!r}"
+            )
+        chunk_size = _checks.positive_int("Preprocess.fit", "chunk_size", chunk_size)
+
         def prepare(chunk):
             return resize_images(chunk, size, channels)
 
@@ -104,6 +118,12 @@ class Preprocess:
             centre = mean.astype(np.float64)
             squares = sum(float(((prepare(chunk) - centre) ** 2).sum()) for chunk in chunks)
             scale = math.sqrt(squares / (len(images) * mean.size))
+            if scale == 0:
+                raise ValueError(
+                    "Preprocess.fit: scale='std' measured the standard deviation of the "
+                    f"mean-subtracted training pixels as 0 (all {len(images)} images are the "
+                    "same), so there is nothing to divide by; give a numeric scale, e.g. scale=1.0"
+                )
         return cls(mean, scale, size, channels)
 
     def __call__(self, images) -> np.ndarray:
@@ -128,11 +148,13 @@ class Augment:
     ``crop x crop`` patch of each image (``crop=None``: the whole image), mirrored with
     probability 1/2 when ``flip``, plus PCA colour noise when ``pca`` is given as
     ``(eigenvalues, eigenvectors)`` from ``transforms.fit_pca`` on the training pixels (RGB
-    only). ``scale`` is the ``Preprocess`` scale (see the module docstring). All randomness
-    comes from ``rng``.
+    only). ``scale`` is the ``Preprocess`` scale, a finite positive number (see the module
+    docstring). All randomness comes from ``rng``.
     """
 
     def __init__(self, crop: int | None = None, flip: bool = True, pca=None, scale: float = 1.0):
+        if not _is_scale(scale):
+            raise ValueError(f"Augment: scale must be a finite positive number, got {scale!r}")
         self.crop, self.flip = crop, flip
         self.pca = None if pca is None else (np.asarray(pca[0]) / scale, np.asarray(pca[1]))
 

@@ -103,9 +103,10 @@ def assign(target, value) -> None:
 def load_arrays(targets: dict, source: dict, who: str) -> None:
     """Copy ``source[name]`` into ``targets[name]`` for every name, in place.
 
-    The names must be the same, and each array must have its target's shape and dtype (no
-    silent casts). Everything is checked before anything is copied, so a failed load changes
-    nothing. Errors are ``ValueError``\\ s that start with ``who``.
+    The names must be the same, and each value must be an array with its target's shape and
+    dtype (no silent casts). Everything is checked before anything is copied, so a failed load
+    changes nothing. Errors start with ``who`` and name the array; they are ``ValueError``\\ s,
+    except a value that is not an array at all (a list), a ``TypeError``.
     """
     missing = sorted(set(targets) - set(source))
     unexpected = sorted(set(source) - set(targets))
@@ -113,6 +114,7 @@ def load_arrays(targets: dict, source: dict, who: str) -> None:
         raise ValueError(f"{who}: names do not match: missing {missing}, unexpected {unexpected}")
     for name, target in targets.items():
         value = source[name]
+        _checks.array(who, name, value)
         if tuple(value.shape) != tuple(target.shape):
             raise ValueError(
                 f"{who}: {name} must have shape {tuple(target.shape)}, got {tuple(value.shape)}"
@@ -121,6 +123,21 @@ def load_arrays(targets: dict, source: dict, who: str) -> None:
             raise ValueError(f"{who}: {name} must have dtype {target.dtype}, got {value.dtype}")
     for name, target in targets.items():
         assign(target, source[name])
+
+
+def _real(value) -> bool:
+    """Whether ``value`` is a real number (a bool is not, though Python counts it as an int)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _image_shape(name: str, shape: tuple) -> tuple:
+    """``shape`` as ``(C, H, W)``, or a ``ValueError`` naming the layer that needs one image."""
+    if len(shape) != 3:
+        raise ValueError(
+            f"{name}: expects one image of shape (C, H, W), without the batch axis, "
+            f"got {tuple(shape)}"
+        )
+    return tuple(shape)
 
 
 def qualify(prefix: str, name: str) -> str:
@@ -158,7 +175,8 @@ class Module:
 
     A container lists its parts in ``children()`` as ``(prefix, module)`` pairs; its ``params``
     and ``grads`` are its children's, with ``prefix.`` in front of each name (no prefix when it
-    is ``""``), and ``train()``/``eval()`` reach every child.
+    is ``""``), and ``train()``/``eval()`` reach every child. Two parameters with the same
+    qualified name are an error, not one silently hiding the other.
     """
 
     name: str = ""
@@ -177,7 +195,13 @@ class Module:
         out = {}
         for prefix, child in self.children():
             for key, value in getattr(child, attribute).items():
-                out[qualify(prefix, key)] = value
+                name = qualify(prefix, key)
+                if name in out:
+                    raise ValueError(
+                        f"{self.label}: two parameters are named {name!r}; give the parts "
+                        "distinct names"
+                    )
+                out[name] = value
         return out
 
     @property
@@ -222,11 +246,18 @@ class Module:
         return self
 
     def summary(self, input_shape: tuple | None = None) -> Summary:
-        """One row per layer for one input of ``input_shape`` (default: the model's own)."""
+        """One row per layer for one input of ``input_shape`` (default: the model's own).
+
+        An input the model cannot take (a shape of another length, too few channels, too
+        small) is a ``ValueError`` naming the model and the layer that refuses it.
+        """
         shape = input_shape or self.input_shape
         if shape is None:
             raise ValueError(f"{self.label}.summary: give the input shape, e.g. (3, 32, 32)")
-        rows, _ = self._summary_rows(tuple(shape))
+        try:
+            rows, _ = self._summary_rows(tuple(shape))
+        except ValueError as error:
+            raise ValueError(f"{self.label}.summary: {error}") from error
         return Summary(rows)
 
     def _check_input(self, x) -> None:
@@ -315,21 +346,32 @@ class Layer(Module):
         """``weight ~ N(0, std^2)`` of ``weight_shape`` and ``bias = bias``, zero gradients.
 
         ``weight_std`` is a number (paper §5: 0.01) or ``"fan_in"``: ``1/sqrt(fan_in)``, with
-        ``fan_in = prod(weight_shape[1:])`` the number of inputs of one output unit.
+        ``fan_in = prod(weight_shape[1:])`` the number of inputs of one output unit. The
+        initial weights and biases must be finite in ``dtype``: ``weight_std`` or ``bias``
+        infinite or NaN, or so large that they overflow (``weight_std=1e300`` in float32), is a
+        ``ValueError``.
         """
         dtype = numpy.dtype(dtype)
         if dtype not in (numpy.float32, numpy.float64):
             raise ValueError(f"{self.name}: dtype must be float32 or float64, got {dtype}")
         if weight_std == "fan_in":
             weight_std = 1.0 / math.sqrt(math.prod(weight_shape[1:]))
-        number = isinstance(weight_std, numbers.Real) and not isinstance(weight_std, bool)
-        if not number or not weight_std >= 0:
+        if not _real(weight_std) or not weight_std >= 0:
             raise ValueError(
                 f"{self.name}: weight_std must be a number >= 0 or 'fan_in', got {weight_std!r}"
             )
+        if not _real(bias):
+            raise ValueError(f"{self.name}: bias must be a number, got {bias!r}")
         weight = numpy.random.default_rng(rng).standard_normal(weight_shape, dtype=dtype)
-        weight *= dtype.type(weight_std)
-        initial = {"weight": weight, "bias": numpy.full(weight_shape[0], bias, dtype=dtype)}
+        with numpy.errstate(over="ignore", invalid="ignore"):  # refused below, by argument
+            weight *= dtype.type(weight_std)
+            initial = {"weight": weight, "bias": numpy.full(weight_shape[0], bias, dtype=dtype)}
+        for key, argument in (("weight", f"weight_std={weight_std!r}"), ("bias", f"bias={bias!r}")):
+            if not numpy.isfinite(initial[key]).all():
+                raise ValueError(
+                    f"{self.name}: {argument} gives {key} values that are not finite in {dtype} "
+                    f"(largest finite: {numpy.finfo(dtype).max:.4g})"
+                )
         for key, host in initial.items():
             self._params[key] = to_device(host, self.device)
             with on_device(self.device):
@@ -382,7 +424,7 @@ class Conv2d(Layer):
         self._init_params(rng, shape, weight_std, bias, dtype)
 
     def output_shape(self, shape):
-        c, h, w = shape
+        c, h, w = _image_shape(self.name, shape)
         if c != self.in_channels:
             raise ValueError(
                 f"{self.name}: expects {self.in_channels} input channels, got shape {tuple(shape)}"
@@ -532,7 +574,7 @@ class MaxPool2d(Layer):
         self.stride = _checks.positive_int(self.name, "stride", stride)
 
     def output_shape(self, shape):
-        c, h, w = shape
+        c, h, w = _image_shape(self.name, shape)
         if self.kernel_size > min(h, w):
             size = self.kernel_size
             raise ValueError(
@@ -561,9 +603,10 @@ class Dropout(Layer):
     def __init__(self, p: float = paper.DROPOUT_P, *, rng, inverted: bool = False, device="cpu",
                  name: str | None = None):
         super().__init__(device=device, name=name)
-        if not 0 <= p < 1:
+        if not _real(p) or not 0 <= p < 1:
             raise ValueError(
-                f"{self.name}: p is the probability of dropping a unit, in [0, 1), got {p}"
+                f"{self.name}: p is the probability of dropping a unit, a number in [0, 1), "
+                f"got {p!r}"
             )
         self.p, self.inverted = p, inverted
         self.rng = numpy.random.default_rng(rng)
@@ -602,11 +645,13 @@ class Sequential(Module):
     """Layers applied one after the other: ``forward`` in order, ``backward`` in reverse.
 
     ``layers`` is a dict ``{name: layer}`` (the names prefix the parameter names:
-    ``"conv1.weight"``) or a list (named ``"0"``, ``"1"``, ...). All layers must live on one
-    device. ``name`` (default none) goes in front of the layers' names in error messages and
-    summaries (``"tower1.conv3"``) but not in front of parameter names, which are relative to
-    the container that holds them. ``input_shape`` (one input, no batch axis), if given, is
-    checked on every ``forward`` and is the default for ``summary``.
+    ``"conv1.weight"``, so they are non-empty strings without ``"."``, which would let a layer
+    ``"a.b"`` and a layer ``"b"`` inside a container ``"a"`` both claim ``"a.b.weight"``) or a
+    list (named ``"0"``, ``"1"``, ...). All layers must live on one device. ``name`` (default
+    none) goes in front of the layers' names in error messages and summaries
+    (``"tower1.conv3"``) but not in front of parameter names, which are relative to the
+    container that holds them. ``input_shape`` (one input, no batch axis), if given, is checked
+    on every ``forward`` and is the default for ``summary``.
     """
 
     def __init__(self, layers, *, name: str = "", input_shape: tuple | None = None):
@@ -614,6 +659,12 @@ class Sequential(Module):
             layers = {str(i): layer for i, layer in enumerate(layers)}
         if not layers:
             raise ValueError("Sequential: needs at least one layer")
+        for key in layers:
+            if not isinstance(key, str) or not key or "." in key:
+                raise ValueError(
+                    f"Sequential {name!r}: layer names must be non-empty strings without '.' "
+                    f"('.' joins the parts of a parameter name: 'conv1.weight'), got {key!r}"
+                )
         devices = {str(layer.device) for layer in layers.values()}
         if len(devices) > 1:
             raise ValueError(

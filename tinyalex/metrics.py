@@ -6,6 +6,8 @@ the five labels considered most probable by the model." Top-1 is the same with o
 
 from __future__ import annotations
 
+import numbers
+
 from .backend import get_array_module
 
 
@@ -13,20 +15,41 @@ def topk_error(scores, labels, k: int = 1) -> float:
     """Fraction of rows whose label is not among the ``k`` highest ``scores``.
 
     scores: ``(N, K)`` (logits or probabilities: only their order matters); labels: ``(N,)``
-    integers. A row is a hit when fewer than ``k`` classes score strictly higher than its label
-    (so a tie with the label counts for the model; with real-valued scores ties are rare).
+    integers in ``0..K-1``; ``k``: an int in ``1..K`` (``k > K`` is refused: every label is among
+    the top ``K``, so the error would be 0 whatever the scores; ``top1_top5`` asks for top-``K``
+    when there are fewer than 5 classes). A row is a hit when fewer than ``k`` classes score
+    strictly higher than its label (so a tie with the label counts for the model; with
+    real-valued scores ties are rare).
+
+    The scores must not be NaN or ``+inf``: nothing is strictly higher than NaN, and a row of
+    equal infinities ties with its label, so the logits of a diverged model would count as hits
+    and the model would look perfect. A ``ValueError`` says so instead. ``-inf`` is allowed: it is
+    the log of a probability that rounded to 0 (``evaluate`` scores ten-crop averages so).
     """
     if getattr(scores, "ndim", None) != 2:
         raise ValueError(f"topk_error: scores must be (N, num_classes), got shape {getattr(scores, 'shape', None)}")
     n, num_classes = scores.shape
     if getattr(labels, "shape", None) != (n,):
         raise ValueError(f"topk_error: labels must have shape ({n},), got {getattr(labels, 'shape', None)}")
-    if not 1 <= k <= num_classes:
-        raise ValueError(f"topk_error: k must be in 1..{num_classes}, got {k}")
+    if labels.dtype.kind not in "iu":
+        raise ValueError(f"topk_error: labels must be integers (class indices), got dtype {labels.dtype}")
+    if not isinstance(k, numbers.Integral) or isinstance(k, bool) or not 1 <= k <= num_classes:
+        raise ValueError(f"topk_error: k must be an int in 1..{num_classes}, got {k!r}")
     if n == 0:
         raise ValueError("topk_error: no rows to score")
     xp = get_array_module(scores)
     labels = xp.asarray(labels)
+    low, high = int(labels.min()), int(labels.max())
+    if low < 0 or high >= num_classes:
+        raise ValueError(
+            f"topk_error: labels must be in 0..{num_classes - 1}, got values from {low} to {high}"
+        )
+    bad = int((xp.isnan(scores) | (scores == xp.inf)).sum())
+    if bad:
+        raise ValueError(
+            f"topk_error: scores must not be NaN or +inf, got {bad} such values of {scores.size} "
+            "(a diverged model?)"
+        )
     label_scores = scores[xp.arange(n), labels][:, None]
     higher = (scores > label_scores).sum(axis=1)
     return float((higher >= k).mean())
