@@ -64,6 +64,7 @@ import argparse
 import gc
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -341,16 +342,28 @@ def print_line(cells: list[str], name_width: int):
 # Main
 
 
-def parse_args(argv=None):
+def at_least(minimum: int):
+    """An argparse ``type``: an int >= ``minimum`` (else a usage error, exit status 2)."""
+    def parse(text: str) -> int:
+        if re.fullmatch(r"-?[0-9]+", text) is None or int(text) < minimum:
+            raise argparse.ArgumentTypeError(f"must be an int >= {minimum}, got {text!r}")
+        return int(text)
+    return parse
+
+
+def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--case", action="append", default=[], metavar="TEXT",
                         help="run the cases whose name contains TEXT (repeatable; 'all' runs "
                              "every case; default: the cases marked default in --list)")
     parser.add_argument("--list", action="store_true", help="list the cases and exit")
-    parser.add_argument("--repeat", type=int, default=7, help="timed repetitions (default 7)")
-    parser.add_argument("--warmup", type=int, default=2, help="untimed repetitions first (2)")
-    parser.add_argument("--threads", type=int, default=2, help="threads per library (default 2)")
+    parser.add_argument("--repeat", type=at_least(1), default=7,
+                        help="timed repetitions (default 7)")
+    parser.add_argument("--warmup", type=at_least(0), default=2,
+                        help="untimed repetitions first (2)")
+    parser.add_argument("--threads", type=at_least(1), default=2,
+                        help="threads per library (default 2)")
     parser.add_argument("--openblas-timeout", type=int, default=16, metavar="N",
                         help="OPENBLAS_THREAD_TIMEOUT: OpenBLAS threads spin 2**N cycles before "
                              "sleeping (4..30; default 16)")
@@ -364,7 +377,7 @@ def parse_args(argv=None):
                         help="largest rel difference accepted in the cross-check (1e-4)")
     parser.add_argument("--markdown", action="store_true", help="print a markdown table")
     parser.add_argument("--peak-of", help=argparse.SUPPRESS)  # "INDEX:SIDE", in a subprocess
-    return parser.parse_args(argv)
+    return parser
 
 
 def select(cases: list[Case], patterns: list[str]) -> list[tuple[int, Case]]:
@@ -377,7 +390,8 @@ def select(cases: list[Case], patterns: list[str]) -> list[tuple[int, Case]]:
 
 
 def main(argv=None) -> int:
-    args = parse_args(argv)
+    parser = make_parser()
+    args = parser.parse_args(argv)
     cases.USE_WORKSPACE = not args.no_workspace
     for name, value in thread_environment(args.threads, args.openblas_timeout).items():
         os.environ[name] = value
@@ -391,6 +405,10 @@ def main(argv=None) -> int:
             target = f"target <= {c.target}" if c.target else ""
             print(f"{i:2}  {'default' if c.default else '       '}  {c.name:60} {target}")
         return 0
+    unknown = [p for p in args.case if p != "all" and not select(every_case, [p])]
+    if unknown:
+        parser.error(f"argument --case: no case name contains {', '.join(map(repr, unknown))} "
+                     "(--list shows every case)")
 
     with_torch = not args.no_torch
     if with_torch:

@@ -203,10 +203,39 @@ def test_a_tower_cannot_read_the_other_towers_array(rng):
     with pytest.raises(ValueError, match=r"tower1\.conv3: input is on cpu:0, but the layer lives on cpu:1"):
         model.stages[1][1].forward(maps)
     logits = model.forward(_images(rng))
-    with pytest.raises(ValueError, match="logits exchange: gradient is on cpu:1 but must be on cpu:0"):
+    with pytest.raises(ValueError, match="AlexNet: dout is on cpu:1, but the logits are on cpu:0"):
         model.backward(place(np.ones(logits.shape), "cpu:1"))
     with pytest.raises(ValueError, match="input exchange: input is on cpu:1 but must be on cpu:0"):
         model.forward(_images(rng, device="cpu:1"))
+
+
+@pytest.mark.parametrize("devices", [("cpu", "cpu"), ("cpu",)])
+def test_a_refused_dout_changes_nothing(rng, devices):
+    """dout is checked against the logits before the exchanges use up the forward pass: a wrong
+    one is refused with the model's shapes, moves and logs nothing, and the right one then gives
+    the gradients of a model that never saw the wrong one."""
+    model, clean = _small(devices, seed=2).eval(), _small(devices, seed=2).eval()
+    x, dlogits = _images(rng), rng.standard_normal((2, 6))
+    with pytest.raises(RuntimeError, match="AlexNet: backward without a forward"):
+        model.backward(dlogits)
+    model.forward(x)
+    sent = len(model.transfer_log)
+    for bad, error, message in [
+        (np.ones((3, 6)), ValueError, r"AlexNet: dout must have shape \(2, 6\), got \(3, 6\)"),
+        (np.ones(6), ValueError, r"AlexNet: dout must have shape \(2, 6\), got \(6,\)"),
+        (dlogits.tolist(), TypeError, "AlexNet: dout must be a NumPy or CuPy array, got list"),
+        (dlogits.astype(np.float32), ValueError, "AlexNet: dout must have dtype float64, got float32"),
+        (place(dlogits, "cpu:1"), ValueError, "AlexNet: dout is on cpu:1, but the logits are on cpu:0"),
+    ]:
+        with pytest.raises(error, match=message):
+            model.backward(bad)
+    assert len(model.transfer_log) == sent
+    clean.forward(x)
+    assert model.backward(dlogits) is None and clean.backward(dlogits) is None
+    for name, grad in clean.grads.items():
+        np.testing.assert_array_equal(np.asarray(model.grads[name]), np.asarray(grad), err_msg=name)
+    with pytest.raises(RuntimeError, match="AlexNet: backward without a forward"):
+        model.backward(dlogits)  # one backward per forward
 
 
 def test_exchange_sends_and_sums(rng):
@@ -333,7 +362,16 @@ def test_summary_shows_towers_devices_and_exchanges():
     (dict(channels=(4, 8, 7, 8, 8)), r"channels\[2\] must be an even int >= 2"),
     (dict(hidden=5), "hidden must be an even int >= 2"),
     (dict(num_classes=1), "num_classes must be an int >= 2"),
-    (dict(input_size=60), "pool5: window 3x3 is larger than the input"),
+    (dict(num_classes=True, devices=("cpu",)), "num_classes must be an int >= 1, got True"),
+    (dict(input_size=66), "AlexNet: input_size must be an int >= 67, got 66"),
+    (dict(input_size=67.0), "AlexNet: input_size must be an int >= 67, got 67.0"),
+    (dict(input_size="67"), "AlexNet: input_size must be an int >= 67, got '67'"),
+    (dict(input_size=True), "AlexNet: input_size must be an int >= 67, got True"),
+    (dict(dropout="0.5"), r"AlexNet: dropout must be a number in \[0, 1\), got '0.5'"),
+    (dict(dropout=1.0), r"AlexNet: dropout must be a number in \[0, 1\), got 1.0"),
+    (dict(dropout=True), r"AlexNet: dropout must be a number in \[0, 1\), got True"),
+    (dict(seed=-1), "AlexNet: seed must be an int >= 0, got -1"),
+    (dict(seed=1.5), "AlexNet: seed must be an int >= 0, got 1.5"),
     (dict(weight_std="xavier"), "weight_std must be a number >= 0 or 'fan_in'"),
 ])
 def test_bad_arguments(kwargs, message):

@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "compare_torch.py"
 
 
@@ -35,6 +37,22 @@ def test_runs_a_model_step_alone():
     out = _run("--no-torch", "--no-memory", "--repeat", "1", "--warmup", "0",
                "--case", "step figure-1 tanh")
     assert "step figure-1 tanh" in out and "MISMATCH" not in out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--case", "relu", "--case", "nosuchcase"],
+     "argument --case: no case name contains 'nosuchcase' (--list shows every case)"),
+    (["--repeat", "0"], "argument --repeat: must be an int >= 1, got '0'"),
+    (["--warmup", "-1"], "argument --warmup: must be an int >= 0, got '-1'"),
+    (["--threads", "0"], "argument --threads: must be an int >= 1, got '0'"),
+    (["--threads", "two"], "argument --threads: must be an int >= 1, got 'two'"),
+])
+def test_bad_arguments_are_usage_errors(args, message):
+    """Exit status 2 with argparse's message, before anything is timed."""
+    result = subprocess.run([sys.executable, str(SCRIPT), "--no-torch", "--no-memory", *args],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2 and message in result.stderr, result.stderr
+    assert result.stdout == ""
 
 
 def _run_script(name, *args):

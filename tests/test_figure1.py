@@ -1,5 +1,8 @@
 """The Figure-1 network: its layers and sizes on Fashion-MNIST and CIFAR-10 images, its
-initialisation, and a whole-network gradient check for both activations."""
+initialisation, its smallest input and its argument checks, and a whole-network gradient check
+for both activations."""
+
+import re
 
 import numpy as np
 import pytest
@@ -103,5 +106,26 @@ def test_bad_arguments_and_inputs():
     message = r"Figure1Net: expected input of shape \(N, 1, 28, 28\), got \(2, 3, 32, 32\)"
     with pytest.raises(ValueError, match=message):
         Figure1Net(in_channels=1, input_size=28).forward(np.zeros((2, 3, 32, 32), np.float32))
-    with pytest.raises(ValueError, match="pool3: window 3x3 is larger than the input"):
-        Figure1Net(input_size=12)
+
+
+def test_the_smallest_input_survives_the_three_pools(rng):
+    """15 -> pool1 7 -> pool2 3 -> pool3 1: fc sees 64 features; 14 is refused up front."""
+    model = Figure1Net(in_channels=1, input_size=15, num_classes=1)
+    assert model.params["fc.weight"].shape == (1, 64)
+    assert model.forward(rng.standard_normal((2, 1, 15, 15)).astype(np.float32)).shape == (2, 1)
+    with pytest.raises(ValueError, match="Figure1Net: input_size must be an int >= 15"):
+        Figure1Net(input_size=14)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(input_size=32.0), "input_size must be an int >= 15 (three 3/2 pools), got 32.0"),
+    (dict(input_size="32"), "input_size must be an int >= 15 (three 3/2 pools), got '32'"),
+    (dict(input_size=True), "input_size must be an int >= 15 (three 3/2 pools), got True"),
+    (dict(input_size=12), "input_size must be an int >= 15 (three 3/2 pools), got 12"),
+    (dict(num_classes=0), "num_classes must be a positive int, got 0"),
+    (dict(num_classes=2.0), "num_classes must be a positive int, got 2.0"),
+    (dict(in_channels=0), "in_channels must be a positive int, got 0"),
+])
+def test_bad_sizes(kwargs, message):
+    with pytest.raises(ValueError, match=re.escape(f"Figure1Net: {message}")):
+        Figure1Net(**kwargs)

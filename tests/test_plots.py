@@ -1,10 +1,13 @@
-"""The plotting helpers produce labelled figures and PNG files."""
+"""The plotting helpers produce labelled figures and PNG files, and refuse bad input before
+they open a figure."""
 
 import matplotlib
 
 matplotlib.use("Agg")
 
+import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from tinyalex import plots  # noqa: E402
@@ -36,3 +39,34 @@ def test_kernel_grid_and_neighbours(tmp_path, rng):
                                 neighbour_labels=[["a", "a", "b"], ["b", "b", "b"]])
     assert len(fig.axes) == 8 and fig.axes[1].get_title() == "a"
     assert Image.open(plots.save(fig, tmp_path / "n.png")).size[0] > 0
+
+
+@pytest.mark.parametrize("draw, message", [
+    (lambda: plots.plot_kernels(np.zeros((0, 3, 4, 4))),
+     r"plot_kernels: weights must be \(F, C, KH, KW\) .* got shape \(0, 3, 4, 4\)"),
+    (lambda: plots.plot_kernels(np.zeros((2, 2, 4, 4))),
+     r"plot_kernels: weights must be \(F, C, KH, KW\) with C = 1 or 3 .* got shape \(2, 2, 4, 4\)"),
+    (lambda: plots.plot_kernels(np.zeros((2, 4, 4))),
+     r"plot_kernels: weights must be \(F, C, KH, KW\) .* got shape \(2, 4, 4\)"),
+    (lambda: plots.plot_kernels(np.zeros((2, 3, 4, 4)), columns=0),
+     "plot_kernels: columns must be a positive int, got 0"),
+    (lambda: plots.plot_neighbours(np.zeros((3, 1, 8, 8)), np.zeros((2, 4, 1, 8, 8))),
+     "plot_neighbours: 3 queries but neighbours for 2"),
+    (lambda: plots.plot_neighbours(np.zeros((2, 1, 8, 8)), np.zeros((2, 4, 8, 8))),
+     r"plot_neighbours: neighbours must be \(Q, K, C, H, W\) .* got shape \(2, 4, 8, 8\)"),
+    (lambda: plots.plot_neighbours(np.zeros((2, 1, 8, 8)), np.zeros((2, 3, 1, 8, 8)),
+                                   query_labels=["a"]),
+     "plot_neighbours: query_labels must give 2 labels, got 1"),
+    (lambda: plots.plot_neighbours(np.zeros((2, 1, 8, 8)), np.zeros((2, 3, 1, 8, 8)),
+                                   neighbour_labels=[["a", "a", "a"], ["b", "b"]]),
+     r"plot_neighbours: neighbour_labels must give 2 rows of 3 labels, got rows of \[3, 2\]"),
+    (lambda: plots.plot_curves({"ReLU": [0.6, 0.3, 0.2]}, x=[1, 2], ylabel="error", title="t"),
+     r"plot_curves: x must give at least 3 positions \(the longest series\), got shape \(2,\)"),
+    (lambda: plots.plot_curves({"ReLU": [[0.6, 0.3]]}, ylabel="error", title="t"),
+     r"plot_curves: series 'ReLU' must be a sequence of numbers, got shape \(1, 2\)"),
+])
+def test_bad_input_is_refused_before_a_figure_is_made(draw, message):
+    open_figures = plt.get_fignums()
+    with pytest.raises(ValueError, match=message):
+        draw()
+    assert plt.get_fignums() == open_figures

@@ -2,11 +2,14 @@
 first-layer kernels (Figure 3) and nearest neighbours in feature space (Figure 4).
 
 Every function returns a ``matplotlib.figure.Figure`` (shown inline in a notebook, or written
-with ``save``); none of them calls ``show()``. Images are ``(C, H, W)`` arrays, uint8 or float.
+with ``save``); none of them calls ``show()``. Images are ``(C, H, W)`` arrays, uint8 or float,
+with 1 (grey) or 3 (RGB) channels. The arguments are checked before a figure is made, so a
+refused call raises a ``ValueError`` naming the function and leaves no figure open behind it.
 """
 
 from __future__ import annotations
 
+import numbers
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -21,12 +24,25 @@ def plot_curves(series: dict, *, xlabel: str = "epoch", ylabel: str, title: str,
     """One line per entry of ``series`` (label -> values per epoch), optionally a horizontal
     ``target`` line (Figure 1's 25% training error). ``percent`` shows fractions as percentages.
     """
+    scale = 100.0 if percent else 1.0
+    curves = {label: np.asarray(values, dtype=float) * scale for label, values in series.items()}
+    for label, values in curves.items():
+        if values.ndim != 1:
+            raise ValueError(
+                f"plot_curves: series {label!r} must be a sequence of numbers, got shape {values.shape}"
+            )
+    longest = max((len(values) for values in curves.values()), default=0)
+    if x is not None:
+        x = np.asarray(x)
+        if x.ndim != 1 or len(x) < longest:
+            raise ValueError(
+                f"plot_curves: x must give at least {longest} positions (the longest series), "
+                f"got shape {x.shape}"
+            )
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     styles = ["-", "--", "-.", ":"]
-    scale = 100.0 if percent else 1.0
-    for i, (label, values) in enumerate(series.items()):
-        values = np.asarray(values, dtype=float) * scale
-        xs = np.arange(1, len(values) + 1) if x is None else np.asarray(x)[: len(values)]
+    for i, (label, values) in enumerate(curves.items()):
+        xs = np.arange(1, len(values) + 1) if x is None else x[: len(values)]
         ax.plot(xs, values, styles[i % len(styles)], label=label, linewidth=2)
     if target is not None:
         ax.axhline(target * scale, color="grey", linewidth=1, linestyle=":",
@@ -40,6 +56,18 @@ def plot_curves(series: dict, *, xlabel: str = "epoch", ylabel: str, title: str,
     return fig
 
 
+def _images(function: str, name: str, images, layout: str):
+    """``images`` as a host array laid out as ``layout`` (ending in ``C, H, W``), with 1 or 3
+    channels and no empty axis; otherwise a ``ValueError`` naming ``function``."""
+    images = to_numpy(images)
+    if images.ndim != layout.count(",") + 1 or 0 in images.shape or images.shape[-3] not in (1, 3):
+        raise ValueError(
+            f"{function}: {name} must be {layout} with C = 1 or 3 (grey or RGB) and no empty "
+            f"axis, got shape {images.shape}"
+        )
+    return images
+
+
 def _to_hwc(image):
     """``(C, H, W)`` -> ``(H, W, C)`` (or ``(H, W)`` for one channel), scaled to [0, 1]."""
     image = to_numpy(image).astype(float)
@@ -50,8 +78,10 @@ def _to_hwc(image):
 
 def plot_kernels(weights, *, columns: int = 16, title: str = "First-layer kernels"):
     """Figure 3: every kernel of ``weights`` ``(F, C, KH, KW)`` as a small image, each scaled to
-    its own min..max range (so contrast shows shape, not magnitude)."""
-    weights = to_numpy(weights)
+    its own min..max range (so contrast shows shape, not magnitude); ``columns`` per row."""
+    weights = _images("plot_kernels", "weights", weights, "(F, C, KH, KW)")
+    if not isinstance(columns, numbers.Integral) or isinstance(columns, bool) or columns < 1:
+        raise ValueError(f"plot_kernels: columns must be a positive int, got {columns!r}")
     rows = -(-len(weights) // columns)
     fig, axes = plt.subplots(rows, columns, figsize=(columns * 0.6, rows * 0.6 + 0.6), squeeze=False)
     for ax in axes.ravel():
@@ -66,10 +96,24 @@ def plot_neighbours(queries, neighbours, *, query_labels=None, neighbour_labels=
                     title: str = "Nearest neighbours in the last hidden layer"):
     """Figure 4: each row shows a query image, then its neighbours (closest first).
 
-    queries: ``(Q, C, H, W)``; neighbours: ``(Q, K, C, H, W)``; labels optional (class names).
+    queries: ``(Q, C, H, W)``; neighbours: ``(Q, K, C, H, W)``; labels optional (class names):
+    ``query_labels`` one per query, ``neighbour_labels`` ``Q`` rows of ``K``.
     """
-    queries, neighbours = to_numpy(queries), to_numpy(neighbours)
+    queries = _images("plot_neighbours", "queries", queries, "(Q, C, H, W)")
+    neighbours = _images("plot_neighbours", "neighbours", neighbours, "(Q, K, C, H, W)")
     q, k = neighbours.shape[:2]
+    if len(queries) != q:
+        raise ValueError(
+            f"plot_neighbours: {len(queries)} queries but neighbours for {q} "
+            f"(shapes {queries.shape} and {neighbours.shape})"
+        )
+    if query_labels is not None and len(query_labels) != q:
+        raise ValueError(f"plot_neighbours: query_labels must give {q} labels, got {len(query_labels)}")
+    rows = None if neighbour_labels is None else [len(row) for row in neighbour_labels]
+    if rows is not None and rows != [k] * q:
+        raise ValueError(
+            f"plot_neighbours: neighbour_labels must give {q} rows of {k} labels, got rows of {rows}"
+        )
     fig, axes = plt.subplots(q, k + 1, figsize=((k + 1) * 1.2, q * 1.3 + 0.5), squeeze=False)
     for row in range(q):
         images = [queries[row]] + list(neighbours[row])

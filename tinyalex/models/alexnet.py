@@ -92,14 +92,18 @@ import numbers
 import numpy
 
 from .. import paper
-from ..backend import Device, TransferLog, as_device, to_numpy
-from ..functional import Workspace
+from ..backend import Device, TransferLog, as_device, device_of, to_numpy
+from ..functional import Workspace, _checks
 from ..layers import LRN, Conv2d, Dropout, Flatten, Linear, MaxPool2d, Module, ReLU, Sequential
 from .exchange import Exchange
 
 __all__ = ["AlexNet", "INPUT_SIZE", "merge_towers", "split_towers", "tower_devices"]
 
 INPUT_SIZE = 227  # see the module docstring: 224 does not give Figure 2's 55x55 maps
+
+# The smallest input that survives conv1 and the three poolings: 67 -> conv1 (67 - 11)/4 + 1 = 15
+# -> pool1 (15 - 3)/2 + 1 = 7 -> pool2 3 -> pool5 1 (conv2..conv5 keep the size).
+MIN_INPUT_SIZE = 67
 
 # The layers with parameters, in the order they draw their initial weights.
 PARAMETER_LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8")
@@ -131,6 +135,12 @@ def tower_devices(devices) -> tuple:
     return devices
 
 
+def _int_at_least(name: str, value, minimum: int) -> int:
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < minimum:
+        raise ValueError(f"AlexNet: {name} must be an int >= {minimum}, got {value!r}")
+    return int(value)
+
+
 def _even_positive(name: str, value) -> int:
     if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 2 or value % 2:
         raise ValueError(f"AlexNet: {name} must be an even int >= 2 (half per tower), got {value!r}")
@@ -144,16 +154,18 @@ class AlexNet(Module):
     ``devices``: one device, or two (one per tower). ``input_size``: the side S of the
     ``(N, 3, S, S)`` input (227; at least 67). ``channels``: kernels of conv1..conv5;
     ``hidden``: units of fc6 and fc7 (all even: half per tower; smaller values give the
-    scaled-down network of the gradient check). ``dropout``: p of the dropout after fc6 and fc7.
-    ``weight_std``: 0.01 (§5) or ``"fan_in"``. ``seed``: the initial weights and the dropout
-    masks (one generator per layer and tower). ``input_grad``: whether ``backward`` computes
-    the gradient of the images (see "Communication" in the module docstring). ``inplace``: the
-    ReLUs overwrite their inputs and gradients (faster, as training does; see ``layers.ReLU``).
+    scaled-down network of the gradient check). ``dropout``: p of the dropout after fc6 and fc7,
+    in [0, 1). ``weight_std``: 0.01 (§5) or ``"fan_in"``. ``seed``: an int >= 0, the initial
+    weights and the dropout masks (one generator per layer and tower). ``input_grad``: whether
+    ``backward`` computes the gradient of the images (see "Communication" in the module
+    docstring). ``inplace``: the ReLUs overwrite their inputs and gradients (faster, as training
+    does; see ``layers.ReLU``).
 
     Parameter names: ``tower0.conv1.weight`` ... ``tower1.fc8.bias`` on two devices,
     ``conv1.weight`` ... ``fc8.bias`` on one. ``forward(x)`` takes ``x`` on ``model.device``
-    (the first device) and returns the logits there; ``backward(dlogits)`` returns ``None``, or
-    with ``input_grad=True`` ``dx`` there.
+    (the first device) and returns the logits there; ``backward(dlogits)`` takes ``dlogits``
+    there, of the logits' shape and dtype, and returns ``None``, or with ``input_grad=True``
+    ``dx`` there.
     """
 
     def __init__(self, num_classes: int = paper.NUM_CLASSES, devices=("cpu", "cpu"), *,
@@ -164,17 +176,20 @@ class AlexNet(Module):
         self.devices = tower_devices(devices)
         self.device = self.devices[0]
         towers = len(self.devices)
-        if not isinstance(num_classes, numbers.Integral) or num_classes < towers:
-            raise ValueError(f"AlexNet: num_classes must be an int >= {towers}, got {num_classes!r}")
+        self.num_classes = _int_at_least("num_classes", num_classes, towers)
+        input_size = _int_at_least("input_size", input_size, MIN_INPUT_SIZE)
         if len(channels) != 5:
             raise ValueError(
                 f"AlexNet: channels must give the kernels of conv1..conv5, got {channels!r}"
             )
-        self.num_classes = int(num_classes)
         self.channels = tuple(_even_positive(f"channels[{i}]", c) for i, c in enumerate(channels))
         self.hidden = _even_positive("hidden", hidden)
+        if not isinstance(dropout, numbers.Real) or isinstance(dropout, bool) or not 0 <= dropout < 1:
+            raise ValueError(f"AlexNet: dropout must be a number in [0, 1), got {dropout!r}")
+        seed = _int_at_least("seed", seed, 0)
         self.input_shape = (3, input_size, input_size)
         self.transfer_log = TransferLog()
+        self._logits = None  # (shape, dtype) of the last forward's logits, until its backward
 
         root = numpy.random.SeedSequence(seed)
         init_rngs = {name: numpy.random.default_rng(child)
@@ -249,11 +264,28 @@ class AlexNet(Module):
         for exchange, stage in zip(self.exchanges, self.stages):
             arrays = exchange.forward(arrays)
             arrays = [tower.forward(a) for tower, a in zip(stage, arrays)]
-        return self.exchanges[-1].forward(arrays)[0]
+        logits = self.exchanges[-1].forward(arrays)[0]
+        self._logits = (tuple(logits.shape), logits.dtype)
+        return logits
 
     def backward(self, dout):
         """``dL/dx`` (``None`` unless ``input_grad``) for ``dout = dL/dlogits``; every parameter's
-        gradient lands in ``grads``."""
+        gradient lands in ``grads``.
+
+        ``dout`` is checked against the logits (an array of their shape and dtype, on
+        ``model.device``) before the exchanges use up the forward pass, so a refused ``dout``
+        changes nothing, logs no transfer, and a corrected one can follow.
+        """
+        if self._logits is None:
+            raise RuntimeError("AlexNet: backward without a forward (one backward per forward)")
+        shape, dtype = self._logits
+        _checks.dout_like("AlexNet", dout, shape, dtype)
+        if device_of(dout) != self.device:
+            raise ValueError(
+                f"AlexNet: dout is on {device_of(dout)}, but the logits are on {self.device}; "
+                "an array changes device only by a transfer (backend.to_device)"
+            )
+        self._logits = None
         grads = self.exchanges[-1].backward([dout])
         for exchange, stage in zip(self.exchanges[-2::-1], self.stages[::-1]):
             grads = [tower.backward(g) for tower, g in zip(stage, grads)]

@@ -15,7 +15,8 @@ networks:
 
 The convolutions keep the size and each pool takes ``floor((S - 3)/2) + 1``, so a 32x32
 CIFAR-10 image goes 32 -> 15 -> 7 -> 3 (fc sees 64*3*3 = 576 features) and a 28x28
-Fashion-MNIST one 28 -> 13 -> 6 -> 2 (256 features).
+Fashion-MNIST one 28 -> 13 -> 6 -> 2 (256 features). A pool needs ``2s + 1`` rows for ``s``
+outputs, so the smallest input is 15 -> 7 -> 3 -> 1.
 
 Choices made here:
 
@@ -39,22 +40,26 @@ Choices made here:
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy
 
-from ..functional import Workspace
+from ..functional import Workspace, _checks
 from ..layers import LRN, Conv2d, Linear, MaxPool2d, ReLU, Sequential, Tanh
 
 __all__ = ["Figure1Net"]
 
 ACTIVATIONS = {"relu": ReLU, "tanh": Tanh}
 
+MIN_INPUT_SIZE = 15  # the smallest input the three 3/2 pools take: 15 -> 7 -> 3 -> 1
+
 
 class Figure1Net(Sequential):
     """The Figure 1 network (see the module docstring) for ``(N, in_channels, S, S)`` images.
 
     Layers ``conv1, relu1 (or tanh1), pool1, [lrn1], conv2, ..., pool3, fc``; parameters
-    ``conv1.weight`` ... ``conv3.bias``, ``fc.weight``, ``fc.bias``. ``weight_std`` is
+    ``conv1.weight`` ... ``conv3.bias``, ``fc.weight``, ``fc.bias``. ``input_size``: S, at
+    least 15 (``MIN_INPUT_SIZE``); ``num_classes``: units of fc, at least 1. ``weight_std`` is
     ``"fan_in"`` or a number; ``seed`` fixes the initial weights. ``input_grad``: whether
     ``backward`` returns the gradient of the images (default: ``None`` instead). ``inplace``:
     the activations overwrite their inputs and gradients (3-4% faster, as training does; keep it
@@ -69,6 +74,15 @@ class Figure1Net(Sequential):
             raise ValueError(
                 f"Figure1Net: activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}"
             )
+        in_channels = _checks.positive_int("Figure1Net", "in_channels", in_channels)
+        num_classes = _checks.positive_int("Figure1Net", "num_classes", num_classes)
+        if (not isinstance(input_size, numbers.Integral) or isinstance(input_size, bool)
+                or input_size < MIN_INPUT_SIZE):
+            raise ValueError(
+                f"Figure1Net: input_size must be an int >= {MIN_INPUT_SIZE} (three 3/2 pools), "
+                f"got {input_size!r}"
+            )
+        input_size = int(input_size)
         self.activation, self.lrn = activation, bool(lrn)
         rng = numpy.random.default_rng(seed)
         layers = {}
