@@ -29,7 +29,6 @@ eigenvalues divided by ``scale`` (the offset is linear in them), which adds exac
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 from tqdm import tqdm
@@ -55,8 +54,7 @@ def batch_order(n: int, batch_size: int, rng: np.random.Generator | None = None)
 
 def _is_scale(value) -> bool:
     """Whether ``value`` can be an input scale: a real number (not a bool), finite and > 0."""
-    return (isinstance(value, numbers.Real) and not isinstance(value, bool)
-            and math.isfinite(value) and value > 0)
+    return _checks.is_real(value) and math.isfinite(value) and value > 0
 
 
 def resize_images(images, size: int | None = None, channels: int | None = None) -> np.ndarray:

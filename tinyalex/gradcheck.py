@@ -28,11 +28,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import numbers
 
 import numpy
 
 from .backend import get_array_module
+from .functional import _checks
 
 
 def numerical_gradient(f, x, h: float = 1e-5):
@@ -125,7 +125,7 @@ def _names_and_positions(count: int, names, wrt):
         raise ValueError(f"gradcheck: names must have one entry per array ({count}), got {names}")
     positions = list(range(count) if wrt is None else wrt)
     for i in positions:
-        if not isinstance(i, numbers.Integral) or isinstance(i, bool) or not 0 <= i < count:
+        if not _checks.is_int(i) or not 0 <= i < count:
             raise ValueError(
                 f"gradcheck: wrt must list positions 0..{count - 1} of the arrays, got {wrt!r}"
             )

@@ -55,7 +55,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import numbers
 
 import numpy
 
@@ -123,11 +122,6 @@ def load_arrays(targets: dict, source: dict, who: str) -> None:
             raise ValueError(f"{who}: {name} must have dtype {target.dtype}, got {value.dtype}")
     for name, target in targets.items():
         assign(target, source[name])
-
-
-def _real(value) -> bool:
-    """Whether ``value`` is a real number (a bool is not, though Python counts it as an int)."""
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def _image_shape(name: str, shape: tuple) -> tuple:
@@ -356,11 +350,11 @@ class Layer(Module):
             raise ValueError(f"{self.name}: dtype must be float32 or float64, got {dtype}")
         if weight_std == "fan_in":
             weight_std = 1.0 / math.sqrt(math.prod(weight_shape[1:]))
-        if not _real(weight_std) or not weight_std >= 0:
+        if not _checks.is_real(weight_std) or not weight_std >= 0:
             raise ValueError(
                 f"{self.name}: weight_std must be a number >= 0 or 'fan_in', got {weight_std!r}"
             )
-        if not _real(bias):
+        if not _checks.is_real(bias):
             raise ValueError(f"{self.name}: bias must be a number, got {bias!r}")
         weight = numpy.random.default_rng(rng).standard_normal(weight_shape, dtype=dtype)
         with numpy.errstate(over="ignore", invalid="ignore"):  # refused below, by argument
@@ -603,7 +597,7 @@ class Dropout(Layer):
     def __init__(self, p: float = paper.DROPOUT_P, *, rng, inverted: bool = False, device="cpu",
                  name: str | None = None):
         super().__init__(device=device, name=name)
-        if not _real(p) or not 0 <= p < 1:
+        if not _checks.is_real(p) or not 0 <= p < 1:
             raise ValueError(
                 f"{self.name}: p is the probability of dropping a unit, a number in [0, 1), "
                 f"got {p!r}"

@@ -6,9 +6,8 @@ the five labels considered most probable by the model." Top-1 is the same with o
 
 from __future__ import annotations
 
-import numbers
-
 from .backend import get_array_module
+from .functional import _checks
 
 
 def topk_error(scores, labels, k: int = 1) -> float:
@@ -33,7 +32,7 @@ def topk_error(scores, labels, k: int = 1) -> float:
         raise ValueError(f"topk_error: labels must have shape ({n},), got {getattr(labels, 'shape', None)}")
     if labels.dtype.kind not in "iu":
         raise ValueError(f"topk_error: labels must be integers (class indices), got dtype {labels.dtype}")
-    if not isinstance(k, numbers.Integral) or isinstance(k, bool) or not 1 <= k <= num_classes:
+    if not _checks.is_int(k) or not 1 <= k <= num_classes:
         raise ValueError(f"topk_error: k must be an int in 1..{num_classes}, got {k!r}")
     if n == 0:
         raise ValueError("topk_error: no rows to score")

@@ -9,13 +9,13 @@ refused call raises a ``ValueError`` naming the function and leaves no figure op
 
 from __future__ import annotations
 
-import numbers
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 
 from .backend import to_numpy
+from .functional import _checks
 
 
 def plot_curves(series: dict, *, xlabel: str = "epoch", ylabel: str, title: str,
@@ -80,8 +80,7 @@ def plot_kernels(weights, *, columns: int = 16, title: str = "First-layer kernel
     """Figure 3: every kernel of ``weights`` ``(F, C, KH, KW)`` as a small image, each scaled to
     its own min..max range (so contrast shows shape, not magnitude); ``columns`` per row."""
     weights = _images("plot_kernels", "weights", weights, "(F, C, KH, KW)")
-    if not isinstance(columns, numbers.Integral) or isinstance(columns, bool) or columns < 1:
-        raise ValueError(f"plot_kernels: columns must be a positive int, got {columns!r}")
+    columns = _checks.positive_int("plot_kernels", "columns", columns)
     rows = -(-len(weights) // columns)
     fig, axes = plt.subplots(rows, columns, figsize=(columns * 0.6, rows * 0.6 + 0.6), squeeze=False)
     for ax in axes.ravel():

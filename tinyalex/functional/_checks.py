@@ -13,6 +13,22 @@ import numbers
 import numpy
 
 
+def is_int(value) -> bool:
+    """An integer of any type, but not a bool (which Python counts as one)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def is_real(value) -> bool:
+    """A real number of any type (``numpy.float32`` included), but not a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def int_at_least(op: str, name: str, value, minimum: int) -> int:
+    if not is_int(value) or value < minimum:
+        raise ValueError(f"{op}: {name} must be an int >= {minimum}, got {value!r}")
+    return int(value)
+
+
 def pair(op: str, name: str, value, minimum: int) -> tuple[int, int]:
     """An int or a pair of ints, as ``(vertical, horizontal)``, each at least ``minimum``."""
     if isinstance(value, numbers.Integral):
@@ -22,13 +38,13 @@ def pair(op: str, name: str, value, minimum: int) -> tuple[int, int]:
     except (TypeError, ValueError):
         raise ValueError(f"{op}: {name} must be an int or a pair of ints, got {value!r}") from None
     for v in (a, b):
-        if not isinstance(v, numbers.Integral) or isinstance(v, bool) or v < minimum:
+        if not is_int(v) or v < minimum:
             raise ValueError(f"{op}: {name} must be an int >= {minimum} (or a pair), got {value!r}")
     return int(a), int(b)
 
 
 def positive_int(op: str, name: str, value) -> int:
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
+    if not is_int(value) or value < 1:
         raise ValueError(f"{op}: {name} must be a positive int, got {value!r}")
     return int(value)
 

@@ -19,8 +19,6 @@ Backward is the same mask and scale: ``dx = dout * m * scale`` (train), ``dx = d
 
 from __future__ import annotations
 
-import numbers
-
 import numpy
 
 from .. import paper
@@ -42,7 +40,7 @@ def _generator(op: str, rng, xp):
     with it (the mask is then the same on every device), ``None`` as a fresh one on ``xp``."""
     if rng is None:
         return xp.random.default_rng()
-    if isinstance(rng, numbers.Integral) and not isinstance(rng, bool):
+    if _checks.is_int(rng):
         return numpy.random.default_rng(rng)
     if not callable(getattr(rng, "random", None)):
         raise TypeError(

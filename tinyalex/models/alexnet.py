@@ -87,7 +87,6 @@ one-device and a two-tower network built with the same seed hold the same weight
 
 from __future__ import annotations
 
-import numbers
 
 import numpy
 
@@ -135,14 +134,8 @@ def tower_devices(devices) -> tuple:
     return devices
 
 
-def _int_at_least(name: str, value, minimum: int) -> int:
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"AlexNet: {name} must be an int >= {minimum}, got {value!r}")
-    return int(value)
-
-
 def _even_positive(name: str, value) -> int:
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 2 or value % 2:
+    if not _checks.is_int(value) or value < 2 or value % 2:
         raise ValueError(f"AlexNet: {name} must be an even int >= 2 (half per tower), got {value!r}")
     return int(value)
 
@@ -176,17 +169,15 @@ class AlexNet(Module):
         self.devices = tower_devices(devices)
         self.device = self.devices[0]
         towers = len(self.devices)
-        self.num_classes = _int_at_least("num_classes", num_classes, towers)
-        input_size = _int_at_least("input_size", input_size, MIN_INPUT_SIZE)
+        self.num_classes = _checks.int_at_least("AlexNet", "num_classes", num_classes, towers)
+        input_size = _checks.int_at_least("AlexNet", "input_size", input_size, MIN_INPUT_SIZE)
         if len(channels) != 5:
             raise ValueError(
                 f"AlexNet: channels must give the kernels of conv1..conv5, got {channels!r}"
             )
         self.channels = tuple(_even_positive(f"channels[{i}]", c) for i, c in enumerate(channels))
         self.hidden = _even_positive("hidden", hidden)
-        if not isinstance(dropout, numbers.Real) or isinstance(dropout, bool) or not 0 <= dropout < 1:
-            raise ValueError(f"AlexNet: dropout must be a number in [0, 1), got {dropout!r}")
-        seed = _int_at_least("seed", seed, 0)
+        seed = _checks.int_at_least("AlexNet", "seed", seed, 0)
         self.input_shape = (3, input_size, input_size)
         self.transfer_log = TransferLog()
         self._logits = None  # (shape, dtype) of the last forward's logits, until its backward

@@ -40,7 +40,6 @@ Choices made here:
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy
 
@@ -76,8 +75,7 @@ class Figure1Net(Sequential):
             )
         in_channels = _checks.positive_int("Figure1Net", "in_channels", in_channels)
         num_classes = _checks.positive_int("Figure1Net", "num_classes", num_classes)
-        if (not isinstance(input_size, numbers.Integral) or isinstance(input_size, bool)
-                or input_size < MIN_INPUT_SIZE):
+        if not _checks.is_int(input_size) or input_size < MIN_INPUT_SIZE:
             raise ValueError(
                 f"Figure1Net: input_size must be an int >= {MIN_INPUT_SIZE} (three 3/2 pools), "
                 f"got {input_size!r}"
