@@ -58,9 +58,10 @@ class Case:
     check: bool = True  # False where the two sides draw different random numbers (dropout)
 
 
-def tinyalex_op(forward, backward, inputs: tuple, workspace=False, **kwargs):
+def tinyalex_op(forward, backward, inputs: tuple, workspace=False, grads_out=False, **kwargs):
     """A ``Side`` builder for a tinyalex ``*_forward`` / ``*_backward`` pair; ``workspace=True``
-    passes the op a ``Workspace`` of its own, as the layers do."""
+    passes the op a ``Workspace`` of its own, and ``grads_out=True`` hands the backward pass the
+    last call's parameter gradients to write into (``linear_backward``), as the layers do."""
 
     def build(arrays, device):
         xp = device.xp
@@ -79,7 +80,10 @@ def tinyalex_op(forward, backward, inputs: tuple, workspace=False, **kwargs):
             return (out,)
 
         def bwd():
-            grads = backward(dout, state["cache"])
+            last = state.get("grads")
+            grads = backward(dout, state["cache"], *([last[1:]] if last else []))
+            if grads_out:
+                state["grads"] = grads
             return grads if isinstance(grads, tuple) else (grads,)
 
         return Side(fwd, bwd, state, () if ws is None else (ws,))
@@ -216,7 +220,7 @@ def op_cases() -> list[Case]:
              torch_op(_torch_functional("max_pool2d"), ("x",), kernel_size=3, stride=2),
              target=1.0),
         Case("linear 9216->4096, batch 128", linear_inputs,
-             tinyalex_op(F.linear_forward, F.linear_backward, ("x", "w", "b")),
+             tinyalex_op(F.linear_forward, F.linear_backward, ("x", "w", "b"), grads_out=True),
              torch_op(_torch_functional("linear"), ("x", "w", "b")),
              target=1.0),
         Case("relu, (16,96,55,55)", one_input(act, act),

@@ -168,7 +168,7 @@ def test_activations_refuse_a_wrong_out(xp, forward, backward):
     with pytest.raises(ValueError, match=r"out must have shape \(2, 3\), got \(6,\)"):
         backward(out, cache, out=xp.empty(6, dtype=xp.float32))
     if xp is not np:
-        with pytest.raises(ValueError, match=rf"{name}: out is a ndarray, but the input"):
+        with pytest.raises(ValueError, match=rf"{name}: out is a numpy array, but it must be a cupy array"):
             forward(x, out=np.empty((2, 3), dtype=np.float32))
 
 

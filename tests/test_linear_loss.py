@@ -30,6 +30,42 @@ def test_linear_backward_matches_finite_differences(xp, rng, x_shape, out_featur
     assert dx.shape == x_shape
 
 
+def test_linear_backward_writes_into_grads_out(xp, rng):
+    x, w, b = (xp.asarray(rng.standard_normal(s)) for s in ((4, 2, 3), (5, 6), (5,)))
+    dout = xp.asarray(rng.standard_normal((4, 5)))
+    _, cache = F.linear_forward(x, w, b)
+    expected = F.linear_backward(dout, cache)
+    dw, db = xp.full((5, 6), np.nan), xp.full(5, np.nan)  # what is there must not matter
+    got = F.linear_backward(dout, cache, (dw, db))
+    assert got[1] is dw and got[2] is db
+    for a, e in zip(got, expected, strict=True):
+        np.testing.assert_array_equal(to_numpy(a), to_numpy(e))
+
+
+@pytest.mark.parametrize("grads_out, error, message", [
+    (lambda xp: xp.zeros((3, 2)), TypeError, "grads_out must be a (dw, db) pair of arrays"),
+    (lambda xp: (xp.zeros((2, 3)), xp.zeros(3)), ValueError, "grads_out[0] (dw) must have shape (3, 2), got (2, 3)"),
+    (lambda xp: (xp.zeros((3, 2)), xp.zeros(2)), ValueError, "grads_out[1] (db) must have shape (3,), got (2,)"),
+    (lambda xp: (xp.zeros((3, 2), xp.float32), xp.zeros(3)), ValueError, "grads_out[0] (dw) must have dtype float64, got float32"),
+    (lambda xp: ([[0.0] * 2] * 3, xp.zeros(3)), TypeError, "grads_out[0] (dw) must be a NumPy or CuPy array, got list"),
+])
+def test_linear_backward_refuses_bad_grads_out(xp, grads_out, error, message):
+    _, cache = F.linear_forward(xp.ones((4, 2)), xp.ones((3, 2)), xp.ones(3))
+    with pytest.raises(error, match="linear_backward") as info:
+        F.linear_backward(xp.ones((4, 3)), cache, grads_out(xp))
+    assert message in str(info.value)
+
+
+def test_linear_backward_refuses_grads_out_overlapping_an_input(xp):
+    w = xp.ones((3, 2))
+    _, cache = F.linear_forward(xp.ones((4, 2)), w, xp.ones(3))
+    with pytest.raises(ValueError, match="linear_backward: grads_out must not share memory with dout, x or w"):
+        F.linear_backward(xp.ones((4, 3)), cache, (w, xp.zeros(3)))
+    if xp is not np:  # host arrays for a GPU op
+        with pytest.raises(ValueError, match=r"grads_out\[0\] \(dw\) is a numpy array, but it must be a cupy array"):
+            F.linear_backward(xp.ones((4, 3)), cache, (np.zeros((3, 2)), xp.zeros(3)))
+
+
 def test_linear_float32(xp):
     x, w, b = xp.ones((2, 3), xp.float32), xp.ones((4, 3), xp.float32), xp.ones(4, xp.float32)
     out, cache = F.linear_forward(x, w, b)

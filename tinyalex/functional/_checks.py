@@ -12,6 +12,8 @@ import numbers
 
 import numpy
 
+from ..backend import get_array_module
+
 
 def is_int(value) -> bool:
     """An integer of any type, but not a bool (which Python counts as one)."""
@@ -91,3 +93,21 @@ def dout_like(op: str, dout, out_shape: tuple, dtype) -> None:
     same_shape(op, "dout", dout, out_shape)
     if dout.dtype != dtype:
         raise ValueError(f"{op}: dout must have dtype {dtype}, got {dout.dtype}")
+
+
+def result(op: str, name: str, out, like, shape=None):
+    """Where an op writes a result into an array it was handed (``out=``): ``out``, checked to
+    have ``shape`` (default: ``like``'s), ``like``'s dtype and ``like``'s array module; or, if
+    ``out`` is None, a new such array."""
+    xp = get_array_module(like)
+    if out is None:
+        return xp.empty_like(like) if shape is None else xp.empty(shape, dtype=like.dtype)
+    shape = tuple(like.shape if shape is None else shape)
+    array(op, name, out)
+    if get_array_module(out) is not xp:
+        raise ValueError(f"{op}: {name} is a {get_array_module(out).__name__} array, but it "
+                         f"must be a {xp.__name__} array like the input")
+    same_shape(op, name, out, shape)
+    if out.dtype != like.dtype:
+        raise ValueError(f"{op}: {name} must have dtype {like.dtype}, got {out.dtype}")
+    return out
