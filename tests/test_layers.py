@@ -173,9 +173,9 @@ def test_backward_overwrites_gradients(rng):
 
 
 @pytest.mark.parametrize("make, shape", [(_conv, (2, 4, 7, 8)), (_linear, (3, 12))])
-def test_backward_writes_into_the_same_gradient_arrays(rng, make, shape):
-    """The gradient rule: grads keeps its arrays, and each backward writes the new gradients
-    into them (a bad dout, refused, leaves them alone)."""
+def test_linear_writes_its_gradients_into_the_same_arrays(rng, make, shape):
+    """A Linear layer keeps its gradient arrays and each backward writes the new gradients
+    into them; a Conv2d layer stores new ones. A bad dout, refused, changes no gradient."""
     layer = make()
     arrays = dict(layer.grads)
     for _ in range(2):
@@ -186,14 +186,16 @@ def test_backward_writes_into_the_same_gradient_arrays(rng, make, shape):
         _, dw, db = (F.linear_backward if make is _linear else F.conv2d_backward)(
             dout, (F.linear_forward(x, *layer.params.values()) if make is _linear else
                    F.conv2d_forward(x, *layer.params.values(), 2, (1, 2), 2))[1])
-        assert all(layer.grads[key] is arrays[key] for key in arrays)
+        assert all((layer.grads[key] is arrays[key]) == (make is _linear) for key in arrays)
         np.testing.assert_allclose(np.asarray(layer.grads["weight"]), dw, rtol=1e-12, atol=1e-12)
         np.testing.assert_allclose(np.asarray(layer.grads["bias"]), db, rtol=1e-12, atol=1e-12)
+    arrays = dict(layer.grads)
     kept = {key: np.array(a) for key, a in arrays.items()}
     layer.forward(x)
     with pytest.raises(ValueError, match="dout"):
         layer.backward(np.ones(out.shape, np.float32))
     for key, a in arrays.items():
+        assert layer.grads[key] is a
         np.testing.assert_array_equal(np.asarray(a), kept[key])
 
 

@@ -36,12 +36,13 @@ loop, the checkpoints and the notebooks are written against it:
     CPU devices); a layer on its own has none.
 
 **The gradient rule.** ``backward`` *overwrites* ``grads``: a step never sees the previous step's
-gradients, so nothing needs zeroing before a step. It writes them into the same arrays every
-time (as Caffe's ``diff`` blobs, or PyTorch's ``.grad`` without ``set_to_none``): AlexNet's fc6
-weight gradient is 151 MB, too big to allocate afresh every step. So an array read from
-``grads`` holds the last ``backward``'s gradient: ``copy()`` it to keep it longer. Where a model feeds one output to two
-consumers (in AlexNet a tower's pooled conv2 maps feed both towers' conv3), the model adds the
-two incoming gradients itself, explicitly: ``dx = dx_from_first + dx_from_second``.
+gradients, so nothing needs zeroing before a step. A ``Linear`` layer writes them into the same
+arrays every time (as Caffe's ``diff`` blobs, or PyTorch's ``.grad`` without ``set_to_none``):
+AlexNet's fc6 weight gradient is 151 MB, too big to allocate afresh every step. So ``copy()``
+an array read from ``grads`` to keep it past the next ``backward``. Where a
+model feeds one output to two consumers (in AlexNet a tower's pooled conv2 maps feed both
+towers' conv3), the model adds the two incoming gradients itself, explicitly:
+``dx = dx_from_first + dx_from_second``.
 
 **Device discipline** (paper §3.2: two GPUs, each reading only its own memory). A layer checks
 that its input and ``dout`` live on its device (``backend.device_of``) and otherwise raises a
@@ -269,9 +270,9 @@ class Layer(Module):
     """A leaf: one functional op, its parameters and its device.
 
     Subclasses implement ``_forward(x) -> (out, cache)`` and ``_backward(dout, cache) -> dx``
-    (writing parameter gradients into ``_grad(key)``, or copying them there with
-    ``_store_grads``) on plain arrays; this class checks
-    devices, makes the device current, names the layer in errors and tags the results.
+    (storing parameter gradients with ``_store_grads``, or writing them into ``_grad(key)``)
+    on plain arrays; this class checks devices, makes the device current, names the layer in
+    errors and tags the results.
     ``workspace`` is what ``use_workspace`` gave it (None: the ops allocate their temporaries).
     """
 
@@ -379,9 +380,8 @@ class Layer(Module):
         return unwrap(self._grads[key])
 
     def _store_grads(self, **grads) -> None:
-        """Copy the gradients into ``grads``'s arrays (the gradient rule: always the same ones)."""
         for key, grad in grads.items():
-            self.device.xp.copyto(self._grad(key), grad)
+            self._grads[key] = place(grad, self.device)
 
     def _summary_rows(self, shape: tuple):
         out = self.output_shape(shape)
@@ -476,7 +476,7 @@ class Linear(Layer):
 
     def _backward(self, dout, cache):
         # Written straight into the arrays of grads: fc6's weight gradient would otherwise be
-        # 151 MB of fresh memory (about 10 ms to page in), then copied.
+        # 151 MB of fresh memory every step (about 10 ms to page in).
         dx, _, _ = F.linear_backward(dout, cache, (self._grad("weight"), self._grad("bias")))
         return dx
 

@@ -47,8 +47,8 @@ def linear_backward(dout, cache, grads_out=None):
 
     ``grads_out``: an optional ``(dw, db)`` pair of arrays (``w``'s dtype and array module) to
     write the parameter gradients into and return, e.g. the last step's, as the ``Linear``
-    layer does: AlexNet's fc6 ``dw`` is 151 MB, and fresh memory costs about as much to page
-    in as the product takes to fill it (its backward pass 10% faster on a 2-core CPU).
+    layer does: AlexNet's fc6 ``dw`` is 151 MB, and fresh memory costs about 10 ms per 100 MB
+    to page in before the product can fill it (fc6's backward pass 11% faster on a 2-core CPU).
     """
     op = "linear_backward"
     x2, w, x_shape = cache
