@@ -43,7 +43,9 @@ class Case:
     ``inputs(rng)`` returns a dict of float32 NumPy arrays (``dout`` among them for an op);
     ``tinyalex(arrays, device)`` and ``torch(arrays, device)`` return a ``Side`` built on copies
     of them on the device under test (a ``tinyalex.backend.Device``, and its name for PyTorch).
-    ``target`` is the issue's bound on the step's time ratio. A case with ``split=False`` (an
+    ``target`` is the issue's bound on the step's time ratio on a CPU, ``gpu_target`` its bound
+    on a GPU where the issue sets one (the model steps: 2.0), else the CPU's. A case with
+    ``split=False`` (an
     SGD step, which changes its weights) is cross-checked on two fresh sides built with
     ``check=True``, whose one step returns what to compare.
     """
@@ -53,9 +55,14 @@ class Case:
     tinyalex: Callable
     torch: Callable
     target: float | None = None
+    gpu_target: float | None = None
     default: bool = True
     split: bool = True
     check: bool = True  # False where the two sides draw different random numbers (dropout)
+
+    def target_on(self, kind: str) -> float | None:
+        """The bound on ``kind`` ("cpu" or "cuda")."""
+        return self.gpu_target if kind == "cuda" and self.gpu_target is not None else self.target
 
 
 def tinyalex_op(forward, backward, inputs: tuple, workspace=False, grads_out=False, **kwargs):

@@ -300,7 +300,7 @@ COLUMNS = ["case", "fwd ms", "torch", "x", "bwd ms", "torch", "x", "fwd+bwd ms",
            "target", "peak MB", "torch", "x", "max abs diff", "rel diff"]
 
 
-def row(case: Case, times: dict, peaks: dict, diff) -> list[str]:
+def row(case: Case, target, times: dict, peaks: dict, diff) -> list[str]:
     def t(side, metric):
         return times.get((side, metric))
 
@@ -309,11 +309,11 @@ def row(case: Case, times: dict, peaks: dict, diff) -> list[str]:
         cells += [_ms(t("tinyalex", metric)), _ms(t("torch", metric)),
                   _ratio(t("tinyalex", metric), t("torch", metric))]
     ratio = _ratio(t("tinyalex", "step"), t("torch", "step"))
-    if case.target is None or ratio == "-":
-        cells.append("-" if case.target is None else f"<= {case.target}")
+    if target is None or ratio == "-":
+        cells.append("-" if target is None else f"<= {target}")
     else:
-        verdict = "ok" if float(ratio) <= case.target else "MISS"
-        cells.append(f"<= {case.target} {verdict}")
+        verdict = "ok" if float(ratio) <= target else "MISS"
+        cells.append(f"<= {target} {verdict}")
     cells += [_mb(peaks.get("tinyalex")), _mb(peaks.get("torch")),
               _ratio(peaks.get("tinyalex"), peaks.get("torch"))]
     if diff is None:
@@ -403,6 +403,8 @@ def main(argv=None) -> int:
     if args.list:
         for i, c in enumerate(every_case):
             target = f"target <= {c.target}" if c.target else ""
+            if c.gpu_target:
+                target += f" (on a GPU <= {c.gpu_target})"
             print(f"{i:2}  {'default' if c.default else '       '}  {c.name:60} {target}")
         return 0
     unknown = [p for p in args.case if p != "all" and not select(every_case, [p])]
@@ -446,7 +448,7 @@ def main(argv=None) -> int:
         gc.collect()
         peaks = {} if args.no_memory else {
             s: peak_in_subprocess(index, s, args) for s in side_names}
-        rows.append(row(case, times, peaks, diff))
+        rows.append(row(case, case.target_on(backend.device.kind), times, peaks, diff))
         if diff is not None and not diff[1] <= args.tolerance:
             mismatches.append(case.name)
         if not args.markdown:

@@ -150,7 +150,7 @@ def figure1_case(activation: str) -> Case:
 
     return Case(f"step figure-1 {activation}, batch 128, 3x32x32",
                 _inputs(make_model, 128, 32, 10), _tinyalex_step(make_model),
-                _torch_step(make_net), target=1.3, split=False)
+                _torch_step(make_net), target=1.3, gpu_target=2.0, split=False)
 
 
 def _alexnet_torch(dropout):
@@ -217,7 +217,8 @@ def alexnet_case(towers: int, batch: int = 32, default: bool = True) -> Case:
     where = "one device (grouped)" if towers == 1 else "two towers (cpu:0, cpu:1)"
     return Case(f"step alexnet {where}, batch {batch}, 3x227x227",
                 _inputs(one_device, batch, 227, 1000), _tinyalex_step(make_model, *((split, merge) if towers == 2 else ())),
-                _torch_step(_alexnet_torch), target=1.5, split=False, default=default)
+                _torch_step(_alexnet_torch), target=1.5, gpu_target=2.0, split=False,
+                default=default)
 
 
 def step_cases() -> list[Case]:

@@ -6,6 +6,7 @@ Tests marked ``fashion_mnist`` read the real Fashion-MNIST files (Debian's
 ``TINYALEX_REQUIRE_DATA=1``, which turns a missing dataset into failures instead of skips.
 """
 
+import collections
 import os
 
 import numpy as np
@@ -77,3 +78,13 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "fashion_mnist" in item.keywords:
             item.add_marker(skip)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """One line per reason the run skipped tests for (``-rs`` would list every test)."""
+    reasons = collections.Counter()
+    for report in terminalreporter.stats.get("skipped", []):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        reasons[reason.removeprefix("Skipped: ")] += 1
+    for reason, count in reasons.most_common():
+        terminalreporter.write_line(f"{count} skipped: {reason}")

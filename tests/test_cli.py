@@ -251,6 +251,10 @@ def test_train_resume_refuses_to_change_the_run(capsys, tmp_path):
     assert run(train_args(tmp_path, "--epochs", "1"), capsys)[0] == 0
     code, _, err = run(["train", "--resume", str(tmp_path / "last.npz"), "--lr", "0.1"], capsys)
     assert code == 2 and "cannot change --lr" in err and err.count("\n") == 1
+    code, _, err = run(["train", "--resume", str(tmp_path / "last.npz"), "--devices", "cpu,cpu"],
+                       capsys)
+    assert code == 2 and err.count("\n") == 1
+    assert "is a Figure-1 net on one device; move it with --device, --devices cannot" in err
 
 
 @pytest.mark.fashion_mnist
@@ -289,6 +293,10 @@ def test_train_a_small_alexnet_on_two_logical_devices(capsys, tmp_path):
     code, out, _ = run(["train", "--resume", str(tmp_path / "last.npz"), "--epochs", "2", "--quiet"],
                        capsys)  # the towers' devices come from the checkpoint
     assert code == 0 and "after epoch 1" in out
+    assert load_checkpoint(tmp_path / "last.npz")[1]["epoch"] == 2
+    code, _, err = run(["train", "--resume", str(tmp_path / "last.npz"), "--epochs", "3",
+                        "--device", "cpu"], capsys)
+    assert code == 2 and "has two towers; move them with --devices A,B, not --device" in err
     assert load_checkpoint(tmp_path / "last.npz")[1]["epoch"] == 2
 
 

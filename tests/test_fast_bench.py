@@ -24,6 +24,22 @@ def test_lists_the_cases_with_their_targets():
                  "step alexnet two towers"]:
         assert name in out
     assert "target <= 1.5" in out and "target <= 0.5" in out and "target <= 1.3" in out
+    steps = [line for line in out.splitlines() if " step " in line]
+    assert len(steps) == 4 and all(line.endswith("(on a GPU <= 2.0)") for line in steps)
+    assert "GPU" not in "".join(line for line in out.splitlines() if " step " not in line)
+
+
+def test_a_gpu_run_judges_the_steps_by_the_gpu_target():
+    sys.path.insert(0, str(SCRIPT.parent))
+    try:
+        import cases
+        import steps
+    finally:
+        sys.path.remove(str(SCRIPT.parent))
+    step = steps.step_cases()[0]
+    assert (step.target_on("cpu"), step.target_on("cuda")) == (1.3, 2.0)
+    linear = next(c for c in cases.op_cases() if c.name.startswith("linear"))
+    assert linear.target_on("cpu") == linear.target_on("cuda") == 1.0
 
 
 def test_runs_tinyalex_alone_with_and_without_workspace():

@@ -79,7 +79,8 @@ def resume_config(path, given: dict, verbose: bool = True) -> dict:
     checkpoint's folder) and ``verbose``.
 
     Any other option in ``given`` must equal the checkpoint's: a resumed run is the same run,
-    so changing, say, the learning rate is a ``ValueError``.
+    so changing, say, the learning rate is a ``ValueError``. The devices may change, not how
+    many there are: ``device`` moves a one-device run, ``devices`` a two-tower one.
     """
     _, meta = load_checkpoint(path)
     saved = meta.get("settings", {}).get("config")
@@ -89,6 +90,13 @@ def resume_config(path, given: dict, verbose: bool = True) -> dict:
     if changed:
         raise ValueError(f"train --resume: the run in {path} keeps its own settings; "
                          f"cannot change {', '.join('--' + k.replace('_', '-') for k in changed)}")
+    if saved.get("devices") and "device" in given:
+        raise ValueError(f"train --resume: the run in {path} has two towers; move them with "
+                         "--devices A,B, not --device")
+    if not saved.get("devices") and "devices" in given:
+        what = "one tower" if saved.get("model") == "alexnet" else "a Figure-1 net"
+        raise ValueError(f"train --resume: the run in {path} is {what} on one device; move it "
+                         "with --device, --devices cannot split it into two towers")
     done = meta.get("epoch", 0)
     if given.get("epochs", saved["epochs"]) < done:
         raise ValueError(f"train --resume: {path} has trained {done} epochs already, more than "
