@@ -9,6 +9,7 @@ import json
 import math
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -298,6 +299,16 @@ def test_train_a_small_alexnet_on_two_logical_devices(capsys, tmp_path):
                         "--device", "cpu"], capsys)
     assert code == 2 and "has two towers; move them with --devices A,B, not --device" in err
     assert load_checkpoint(tmp_path / "last.npz")[1]["epoch"] == 2
+
+
+@pytest.mark.fashion_mnist
+def test_training_that_diverges_is_one_line_and_exit_code_1(capsys, tmp_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # NumPy's overflow warnings would come before the line
+        code, _, err = run(train_args(tmp_path, "--epochs", "2", "--lr", "1e6"), capsys)
+    assert code == 1 and "Traceback" not in err and err.count("\n") == 1
+    assert err.startswith("python -m tinyalex train: error: training diverged in epoch 1")
+    assert "1e+06" in err and "Lower the learning rate" in err
 
 
 def test_an_output_folder_that_cannot_be_made_is_one_line_and_exit_code_1(capsys, tmp_path):

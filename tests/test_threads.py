@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import threading
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -169,6 +170,27 @@ def test_errors_come_back_after_every_part_ended(thread_count):
     with pytest.raises(ValueError, match="part 2 failed"):
         threads.split(6, work, np.zeros(6))
     assert sorted(finished) == [0, 4]
+
+
+def test_parts_run_with_the_callers_floating_point_error_handling(thread_count):
+    """numpy.errstate holds in every part, not only in this thread's: an overflow in another
+    thread's part raises (or stays silent) exactly as it would in one thread."""
+    thread_count(2)
+    x = np.zeros((4, 8), np.float32)
+    x[2:] = 3e38  # only the second part, another thread's, overflows
+    out = np.empty_like(x)
+
+    def times_ten(part):
+        assert (threading.current_thread() is threading.main_thread()) == (part.start == 0)
+        np.multiply(x[part], np.float32(10), out=out[part])
+
+    with np.errstate(over="raise"), pytest.raises(FloatingPointError, match="overflow"):
+        threads.split(4, times_ten, x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with np.errstate(over="ignore"):
+            threads.split(4, times_ten, x)
+    assert np.isinf(out[2:]).all()
 
 
 def test_a_split_inside_a_part_runs_on_that_thread(thread_count):

@@ -3,6 +3,7 @@ resumes bit for bit, and it stops with a clear message when training diverges.""
 
 import csv
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -200,15 +201,34 @@ def test_an_output_folder_that_cannot_be_written_fails_before_training(data, tmp
         make_trainer(data, out=tmp_path / "file" / "run")
 
 
-@pytest.mark.filterwarnings("ignore:overflow:RuntimeWarning", "ignore:invalid value:RuntimeWarning")
 def test_divergence_stops_training_with_a_clear_message(data, tmp_path):
     trainer = make_trainer(data, out=tmp_path)
     trainer.fit(1)
     trainer.optimizer.lr = 1e12
-    with pytest.raises(Diverged, match=r"diverged in epoch 2, batch \d+ of 7: .* not finite .* "
-                                       r"learning rate 1e\+12\. Lower the learning rate"):
-        trainer.fit(2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the message, not NumPy's overflow warnings
+        with pytest.raises(Diverged, match=r"diverged in epoch 2, batch \d+ of 7: .* not finite .* "
+                                           r"learning rate 1e\+12\. Lower the learning rate"):
+            trainer.fit(2)
     assert load_checkpoint(tmp_path / "last.npz")[1]["epoch"] == 1  # the last good epoch is kept
+
+
+def test_weights_that_the_last_step_made_infinite_stop_training(data, tmp_path):
+    """With no evaluation to notice, the end of the epoch does: no checkpoint of such weights."""
+    train, _, preprocess = data
+    model = tiny_model()
+    trainer = Trainer(model, train, preprocess, batch_size=200, out=tmp_path, verbose=False)
+    update = trainer.optimizer.step
+
+    def overflowing_update(grads):  # as an update whose product overflows float32 would
+        update(grads)
+        model.params["fc2.weight"][0, 0] = np.inf
+
+    trainer.optimizer.step = overflowing_update
+    with pytest.raises(Diverged, match=r"diverged in epoch 1: after its last batch the weights "
+                                       r"are not finite numbers\. Lower the learning rate \(now 0\.01\)"):
+        trainer.fit(1)
+    assert not (tmp_path / "last.npz").exists()
 
 
 def test_divergence_after_the_last_step_is_caught_by_the_evaluation(data):

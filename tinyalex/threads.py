@@ -10,7 +10,9 @@ a part of the batch do run at the same time. On a 2-core machine, two threads to
 Splitting changes no result: every element is computed by the same operations in the same order,
 only perhaps by another thread. So the ops split only work whose parts are independent (images of
 a batch, channels, blocks of a flat array), never a sum that runs across the parts, such as a
-bias gradient.
+bias gradient. Every part also runs in the caller's context, so NumPy's floating-point error
+handling (``numpy.errstate``, which lives in a ``contextvars`` context) is the caller's too: an
+overflow in another thread's part raises or warns exactly as it would in one thread.
 
     out = numpy.empty_like(x)
     threads.split(len(x), lambda part: numpy.maximum(x[part], 0, out=out[part]), x)
@@ -29,6 +31,7 @@ kernels already run on the whole GPU, and the host only launches them.
 from __future__ import annotations
 
 import concurrent.futures
+import contextvars
 import numbers
 import os
 import threading
@@ -113,7 +116,8 @@ def split(n: int, work, like, size: int | None = None) -> None:
         return
     bounds = [n * k // parts for k in range(parts + 1)]
     pool = _executor()
-    futures = [pool.submit(_part, work, slice(bounds[k], bounds[k + 1])) for k in range(1, parts)]
+    futures = [pool.submit(contextvars.copy_context().run, _part, work, slice(bounds[k], bounds[k + 1]))
+               for k in range(1, parts)]
     try:
         _part(work, slice(bounds[0], bounds[1]))  # this thread takes the first part
     finally:

@@ -31,9 +31,11 @@ shuffling and augmentation generators and each dropout layer's ``rng`` (found by
 model; ``state_dict()`` holds parameters only). ``Trainer.load`` restores all of it, so
 training on from a checkpoint gives the same numbers, bit for bit, as never stopping.
 
-**Divergence.** Logits or a loss that are not finite stop training with ``Diverged``, naming the
-epoch and batch and suggesting a lower learning rate; the checkpoint of the last good epoch is
-left as it was.
+**Divergence.** Logits or a loss that are not finite, or weights that are not finite at the end
+of an epoch, stop training with ``Diverged``, naming the epoch (and batch) and suggesting a
+lower learning rate; the checkpoint of the last good epoch is left as it was. NumPy's own
+floating-point warnings are silenced meanwhile: every inf or NaN they would warn about reaches
+one of those checks.
 """
 
 from __future__ import annotations
@@ -76,10 +78,15 @@ def _input_size(model) -> int | None:
     return shape[-1] if shape else None
 
 
+# The floating-point warnings that the Diverged checks make redundant (see "Divergence").
+_QUIET = {"over": "ignore", "invalid": "ignore", "divide": "ignore"}
+
+
 def _logits(model, x):
     """``model.forward(x)`` for a host batch ``x``, on the model's device; ``Diverged`` if any
     output is not finite."""
-    logits = model.forward(to_device(x, model.device))
+    with np.errstate(**_QUIET):
+        logits = model.forward(to_device(x, model.device))
     if not bool(get_array_module(logits).isfinite(logits).all()):
         raise Diverged("the network's outputs are not finite numbers")
     return logits
@@ -275,6 +282,11 @@ class Trainer:
             totals += [len(idx) * r for r in results]
             count += len(idx)
             bar.set_postfix(loss=f"{totals[0] / count:.3f}", error=f"{totals[1] / count:.1%}")
+        if not all(bool(get_array_module(p).isfinite(p).all()) for p in self.model.params.values()):
+            raise Diverged(
+                f"{self.name}training diverged in epoch {epoch}: after its last batch the weights "
+                f"are not finite numbers. Lower the learning rate (now {self.optimizer.lr:g}) and "
+                "train again.")
         running = (totals / count).tolist()
         return {"epoch": epoch, "lr": lr, "running_loss": running[0], "running_top1": running[1],
                 "running_top5": running[2], "train_seconds": time.perf_counter() - start}
@@ -288,8 +300,9 @@ class Trainer:
         if not math.isfinite(loss):
             raise Diverged(f"the loss is {loss}")
         top1, top5 = top1_top5(logits, y)
-        self.model.backward(dlogits)
-        self.optimizer.step(self.model.grads)
+        with np.errstate(**_QUIET):
+            self.model.backward(dlogits)
+            self.optimizer.step(self.model.grads)
         return loss, top1, top5
 
     def _evaluate(self, epoch: int) -> dict:
