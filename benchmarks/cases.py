@@ -45,9 +45,8 @@ class Case:
     of them on the device under test (a ``tinyalex.backend.Device``, and its name for PyTorch).
     ``target`` is the issue's bound on the step's time ratio on a CPU, ``gpu_target`` its bound
     on a GPU where the issue sets one (the model steps: 2.0), else the CPU's. A case with
-    ``split=False`` (an
-    SGD step, which changes its weights) is cross-checked on two fresh sides built with
-    ``check=True``, whose one step returns what to compare.
+    ``split=False`` (an SGD step, which changes its weights) is cross-checked on two fresh sides
+    built with ``check=True``, whose one step returns what to compare.
     """
 
     name: str
@@ -87,8 +86,8 @@ def tinyalex_op(forward, backward, inputs: tuple, workspace=False, grads_out=Fal
             return (out,)
 
         def bwd():
-            last = state.get("grads")
-            grads = backward(dout, state["cache"], *([last[1:]] if last else []))
+            last = (state["grads"][1:],) if "grads" in state else ()  # (dw, db) to write into
+            grads = backward(dout, state["cache"], *last)
             if grads_out:
                 state["grads"] = grads
             return grads if isinstance(grads, tuple) else (grads,)

@@ -39,10 +39,9 @@ loop, the checkpoints and the notebooks are written against it:
 gradients, so nothing needs zeroing before a step. A ``Linear`` layer writes them into the same
 arrays every time (as Caffe's ``diff`` blobs, or PyTorch's ``.grad`` without ``set_to_none``):
 AlexNet's fc6 weight gradient is 151 MB, too big to allocate afresh every step. So ``copy()``
-an array read from ``grads`` to keep it past the next ``backward``. Where a
-model feeds one output to two consumers (in AlexNet a tower's pooled conv2 maps feed both
-towers' conv3), the model adds the two incoming gradients itself, explicitly:
-``dx = dx_from_first + dx_from_second``.
+an array read from ``grads`` to keep it past the next ``backward``. Where a model feeds one
+output to two consumers (in AlexNet a tower's pooled conv2 maps feed both towers' conv3), the
+model adds the two incoming gradients itself, explicitly: ``dx = dx_from_first + dx_from_second``.
 
 **Device discipline** (paper §3.2: two GPUs, each reading only its own memory). A layer checks
 that its input and ``dout`` live on its device (``backend.device_of``) and otherwise raises a
