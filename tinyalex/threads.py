@@ -116,8 +116,8 @@ def split(n: int, work, like, size: int | None = None) -> None:
         return
     bounds = [n * k // parts for k in range(parts + 1)]
     pool = _executor()
-    futures = [pool.submit(contextvars.copy_context().run, _part, work, slice(bounds[k], bounds[k + 1]))
-               for k in range(1, parts)]
+    futures = [pool.submit(contextvars.copy_context().run, _part, work,
+                           slice(bounds[k], bounds[k + 1])) for k in range(1, parts)]
     try:
         _part(work, slice(bounds[0], bounds[1]))  # this thread takes the first part
     finally:

@@ -56,7 +56,7 @@ from .backend import get_array_module, to_device
 from .batches import Preprocess, batch_order
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data import transforms
-from .functional import log_softmax, softmax, softmax_cross_entropy
+from .functional import _checks, log_softmax, softmax, softmax_cross_entropy
 from .metrics import top1_top5
 from .optim import SGD, ReduceLROnPlateau
 
@@ -219,8 +219,7 @@ class Trainer:
                  patience: int | None = 1, augment=None, measure_train: bool = False,
                  ten_crop: bool = False, seed: int = 0, out=None, name: str = "",
                  settings: dict | None = None, verbose: bool = True):
-        if not (isinstance(batch_size, int) and batch_size >= 1):
-            raise ValueError(f"Trainer: batch_size must be an int >= 1, got {batch_size!r}")
+        batch_size = _checks.int_at_least("Trainer", "batch_size", batch_size, 1)
         if ten_crop and _input_size(model) is None:
             raise ValueError("Trainer: ten_crop needs a model with an input_shape (the patch size)")
         self.model, self.preprocess, self.augment = model, preprocess, augment

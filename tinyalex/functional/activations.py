@@ -70,4 +70,3 @@ def _tanh_gradient(xp, dout, y, dx):
     slope = xp.multiply(y, y)  # a temporary of this thread's part: dx may be dout itself
     xp.subtract(1, slope, out=slope)
     xp.multiply(slope, dout, out=dx)
-

@@ -42,9 +42,10 @@ distinguishable: a tower reading the other tower's array without a transfer is t
 laptop, exactly as it would fail on two GPUs). ``devices=("cpu",)`` (one device) is the same
 network with the towers as groups: conv2, conv4 and conv5 are grouped convolutions
 (``groups=2``), LRN normalizes each half of the channels separately (a tower only sees its own
-maps: a reading of §3.2 and §3.3, see ``layers.LRN``), and the exchanges below move nothing. Its parameters are the two towers' joined along
-the first axis (``merge_towers``), and it computes the same numbers, up to the rounding of sums
-taken in another order (a grouped convolution adds both towers' kernels in one matrix product).
+maps: a reading of §3.2 and §3.3, see ``layers.LRN``), and the exchanges below move nothing.
+Its parameters are the two towers' joined along the first axis (``merge_towers``), and it
+computes the same numbers, up to the rounding of sums taken in another order (a grouped
+convolution adds both towers' kernels in one matrix product).
 
 **Communication.** Each tower runs five stages of layers (conv1-pool2, conv3-pool5, fc6, fc7,
 fc8); before each stage an ``Exchange`` hands every tower its input, and after the last one the
@@ -86,7 +87,6 @@ one-device and a two-tower network built with the same seed hold the same weight
 """
 
 from __future__ import annotations
-
 
 import numpy
 
