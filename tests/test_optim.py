@@ -161,8 +161,8 @@ def test_resuming_from_state_dicts_is_bit_exact(rng):
 # ----- the schedule ---------------------------------------------------------------------------
 
 
-def _run_schedule(errors, **kwargs):
-    opt = SGD({"w": np.zeros(1)}, lr=0.01)
+def _run_schedule(errors, lr=0.01, **kwargs):
+    opt = SGD({"w": np.zeros(1)}, lr=lr)
     schedule = ReduceLROnPlateau(opt, **kwargs)
     return [schedule.step(e) for e in errors], opt, schedule
 
@@ -173,13 +173,15 @@ def test_schedule_divides_by_ten_when_the_error_stops_improving():
     # 0.4 is no better than 0.4; 0.35 no better than 0.3; nor 0.36 (the best stays 0.3);
     # 0.2 improves; then three divisions are all there are.
     assert divided == [False, False, True, False, True, True, False, False, False, False]
-    assert opt.lr == pytest.approx(1e-5, rel=1e-12) and schedule.reductions == 3
+    assert opt.lr == 1e-5 and schedule.reductions == 3
     assert schedule.best == 0.2
+    # Divided by 10, not multiplied by 0.1: 0.1 * 0.1 is 0.010000000000000002.
+    assert [_run_schedule([0.5] * (k + 1), lr=0.1)[1].lr for k in (1, 2, 3)] == [0.01, 0.001, 1e-4]
 
 
 def test_schedule_patience_and_min_delta():
     divided, opt, _ = _run_schedule([0.5] * 5, patience=2)
-    assert divided == [False, False, True, False, True] and opt.lr == pytest.approx(1e-4, rel=1e-12)
+    assert divided == [False, False, True, False, True] and opt.lr == 1e-4
     divided, _, _ = _run_schedule([0.5, 0.495, 0.48], min_delta=0.01)
     assert divided == [False, True, False]
     divided, opt, _ = _run_schedule([0.5, 0.6, 0.6], factor=0.5, max_reductions=1)

@@ -163,11 +163,11 @@ class ReduceLROnPlateau:
 
     Call ``step(validation_error)`` after each evaluation. An error counts as an improvement if
     it is below the best so far by more than ``min_delta``. After ``patience`` evaluations in a
-    row without one, ``optimizer.lr`` is multiplied by ``factor`` (0.1) and ``step`` returns
-    True; the count starts again, against the same best error ("stopped improving with the
-    current learning rate"). At most ``max_reductions`` times (the paper's 3); ``reductions``
-    says how many so far. ``patience=1`` is the literal reading: the first evaluation that is
-    no better triggers a division.
+    row without one, ``optimizer.lr`` is multiplied by ``factor`` (0.1: divided by 10) and
+    ``step`` returns True; the count starts again, against the same best error ("stopped
+    improving with the current learning rate"). At most ``max_reductions`` times (the paper's
+    3); ``reductions`` says how many so far. ``patience=1`` is the literal reading: the first
+    evaluation that is no better triggers a division.
     """
 
     STATE = ("best", "stale", "reductions")
@@ -200,7 +200,9 @@ class ReduceLROnPlateau:
         self.stale += 1
         if self.stale < self.patience or self.reductions >= self.max_reductions:
             return False
-        self.optimizer.lr *= self.factor
+        # Divided by 1/factor: 0.1 is not exactly a tenth in binary, and 0.01 * 0.1 gives
+        # 0.0010000000000000002 where 0.01 / 10 gives 0.001.
+        self.optimizer.lr /= 1 / self.factor
         self.reductions += 1
         self.stale = 0
         return True
