@@ -121,6 +121,20 @@ def test_dropout_backward_with_fixed_mask(xp, rng, inverted, shape, p):
     assert np.all(dx[~mask] == 0) and np.allclose(dx[mask], 1 / (1 - p) if inverted else 1.0)
 
 
+class _LargestDraw:
+    """A generator whose every uniform draw is the largest below 1 in the dtype asked for."""
+
+    def random(self, shape, dtype):
+        return np.full(shape, 1 - np.finfo(dtype).eps / 2, dtype=dtype)
+
+
+@pytest.mark.parametrize("p", [1 - 1e-9, 1 - 2.0 ** -30])
+def test_dropout_keeps_units_when_p_is_within_float32_rounding_of_one(p):
+    """A keep probability of 1 - p = 1e-9 is not 0: the largest float32 draw, 1 - 2^-24, is
+    below such a p (which float32 rounds to 1), so drawing float32 would keep no unit ever."""
+    assert F.dropout_mask((4,), p, _LargestDraw()).all()
+
+
 def test_dropout_seed_reproducible_and_float32(xp):
     x = xp.ones((10, 10), dtype=xp.float32)
     a, _ = F.dropout_forward(x, rng=np.random.default_rng(1))
