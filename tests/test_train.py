@@ -100,6 +100,32 @@ def test_ten_crop_evaluation_averages_the_softmax_of_the_ten_patches(data):
     assert result["loss"] == pytest.approx(-np.log(probabilities[np.arange(60), labels]).mean(), rel=1e-5)
 
 
+def test_ten_crop_evaluation_survives_probabilities_below_float32s_range(data):
+    """A class whose probability underflows to 0 in all ten patches (a logit 150 below the
+    others) still has a finite log-probability: the loss stays finite and that class, the
+    least likely, does not tie with the label for top-5 (averaged as plain probabilities,
+    its log was -inf: an infinite loss and every such label a top-5 hit)."""
+    _, (images, labels), preprocess = data
+    model = tiny_model(5).eval()
+    model.params["fc2.bias"][0] = 150  # class 0 takes all the probability
+    keep = labels != 0
+    images, labels = images[keep], labels[keep]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "divide by zero encountered in log"
+        ten = evaluate(model, images, labels, preprocess, batch_size=40, ten_crop=True)
+    centre = evaluate(model, images, labels, preprocess, batch_size=40)
+
+    def log_softmax(x):
+        z = np.asarray(model.forward(x), dtype=np.float64)
+        z = z - z.max(axis=1, keepdims=True)
+        return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+
+    exact = np.log(transforms.ten_crop_predict(lambda x: np.exp(log_softmax(x)), preprocess(images), 6))
+    assert 140 < ten["loss"] < 160 and 140 < centre["loss"] < 160
+    assert ten["loss"] == pytest.approx(-exact[np.arange(len(labels)), labels].mean(), rel=1e-5)
+    assert ten["top5"] == pytest.approx(top1_top5(exact, labels)[1]) and ten["top5"] > 0
+
+
 def test_history_files_and_checkpoints(data, tmp_path):
     trainer = make_trainer(data, out=tmp_path, measure_train=True)
     history = trainer.fit(3)

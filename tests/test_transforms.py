@@ -186,6 +186,27 @@ def test_ten_crop_predict_averages():
             T.ten_crop_predict(predict, x, 3, batch_size=bad)
 
 
+def test_ten_crop_predict_in_log_space():
+    """``log=True`` averages the probabilities whose logs ``predict`` returns, and stays finite
+    where a probability is below the smallest float32 (the plain average's log is -inf)."""
+    x = np.random.default_rng(0).standard_normal((4, 2, 5, 5)).astype(np.float32)
+
+    def log_softmax(batch):  # 6 classes from each patch's first row, and a 7th far below them
+        z = batch[:, :, 0, :].reshape(len(batch), -1)
+        z = np.concatenate([z, np.full((len(batch), 1), -200, np.float32)], axis=1)
+        z = z - z.max(axis=1, keepdims=True)
+        return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+
+    log_p = T.ten_crop_predict(log_softmax, x, 3, log=True)
+    assert log_p.shape == (4, 7) and log_p.dtype == np.float32 and np.isfinite(log_p).all()
+    exact = T.ten_crop_predict(lambda b: np.exp(log_softmax(b).astype(np.float64)), x, 3)
+    np.testing.assert_allclose(log_p, np.log(exact), rtol=1e-5)
+    with np.errstate(divide="ignore"):
+        assert np.isneginf(np.log(T.ten_crop_predict(lambda b: np.exp(log_softmax(b)), x, 3))).any()
+    with pytest.raises(ValueError, match=r"predict must return \(M, K\) = \(40, K\) log-probabilities"):
+        T.ten_crop_predict(lambda batch: np.zeros((3, 3)), x, 3, log=True)
+
+
 # --------------------------------------------------------------------------------------------
 # §4.1 PCA colour augmentation
 

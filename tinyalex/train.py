@@ -57,7 +57,7 @@ from .backend import device_of, get_array_module, on_device, to_device
 from .batches import Augment, Preprocess, batch_order
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data import transforms
-from .functional import _checks, log_softmax, softmax, softmax_cross_entropy
+from .functional import _checks, log_softmax, softmax_cross_entropy
 from .metrics import top1_top5
 from .optim import SGD, ReduceLROnPlateau
 
@@ -133,8 +133,9 @@ def evaluate(model, images, labels, preprocess: Preprocess, *, batch_size: int =
 
     Each batch is preprocessed, then cut to the model's input size: the centre crop, or with
     ``ten_crop`` the paper's ten patches (§4.1: corners, centre and their mirrors), whose
-    softmax outputs are averaged (cut from the preprocessed batch, which ``preprocess`` may have
-    resized; where it is the model's size already, the patches are the image and its mirror).
+    softmax outputs are averaged, in log space (``ten_crop_predict(..., log=True)``; cut from
+    the preprocessed batch, which ``preprocess`` may have resized; where it is the model's size
+    already, the patches are the image and its mirror).
     ``loss`` is the mean cross-entropy of the predicted class probabilities; ``top1``/``top5``
     the error rates (§6). ``Diverged`` if an output is not finite.
     """
@@ -143,8 +144,8 @@ def evaluate(model, images, labels, preprocess: Preprocess, *, batch_size: int =
         raise ValueError("evaluate: ten_crop needs a model with an input_shape (the patch size)")
     step = max(1, batch_size // 10) if ten_crop else batch_size
 
-    def probabilities(x):
-        return softmax(_logits(model, x))
+    def log_probabilities(x):
+        return log_softmax(_logits(model, x))
 
     was_training = model.training
     model.eval()
@@ -154,9 +155,8 @@ def evaluate(model, images, labels, preprocess: Preprocess, *, batch_size: int =
                         disable=not progress):
             x = preprocess(images[idx])
             with on_device(model.device):  # the logits' GPU: new arrays (indices, crops) go there
-                if ten_crop:
-                    p = transforms.ten_crop_predict(probabilities, x, size)
-                    log_p = get_array_module(p).log(p)
+                if ten_crop:  # averaged as probabilities, in log space (finite where p is 0)
+                    log_p = transforms.ten_crop_predict(log_probabilities, x, size, log=True)
                 else:
                     log_p = log_softmax(_logits(model, _to_input_size(x, size)))
                 xp = get_array_module(log_p)

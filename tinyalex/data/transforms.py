@@ -290,7 +290,7 @@ def ten_crops(images, size: int) -> np.ndarray:
     return np.stack(patches, axis=1)
 
 
-def ten_crop_predict(predict, images, size: int, batch_size: int = 32):
+def ten_crop_predict(predict, images, size: int, batch_size: int = 32, log: bool = False):
     """Class probabilities averaged over the ten patches of each image (paper §4.1).
 
     ``predict`` is any callable taking a ``(M, C, size, size)`` batch and returning ``(M, K)``
@@ -299,19 +299,32 @@ def ten_crop_predict(predict, images, size: int, batch_size: int = 32):
     consecutive rows in the order of ``ten_crops``, so memory stays bounded however many images
     there are. Returns ``(N, K)``: for image ``n``, ``mean_j`` of its ten rows, in the array
     type ``predict`` returned (NumPy or CuPy).
+
+    ``log=True``: ``predict`` returns log-probabilities (e.g. ``log_softmax``) and so does this,
+    the log of the same average, ``log mean_j exp(l_j) = m + log mean_j exp(l_j - m)`` with
+    ``m = max_j l_j``. It stays finite where a class's probability underflows to 0 in every
+    patch (a float32 softmax does below about 1e-45), so its log, a loss and the order of the
+    unlikely classes (top-5) survive.
     """
     _check_batch("ten_crop_predict", images, size)
     whole = isinstance(batch_size, numbers.Integral) and not isinstance(batch_size, bool)
     if not (whole and batch_size >= 1):
         raise ValueError(f"ten_crop_predict: batch_size must be an int >= 1, got {batch_size!r}")
+    what = "log-probabilities" if log else "probabilities"
     averages = []
     for start in range(0, len(images), batch_size):
         crops = ten_crops(images[start:start + batch_size], size)
         n = len(crops)
-        probabilities = predict(crops.reshape(n * 10, *crops.shape[2:]))
-        if getattr(probabilities, "ndim", None) != 2 or probabilities.shape[0] != n * 10:
+        predicted = predict(crops.reshape(n * 10, *crops.shape[2:]))
+        if getattr(predicted, "ndim", None) != 2 or predicted.shape[0] != n * 10:
             raise ValueError(f"ten_crop_predict: predict must return (M, K) = ({n * 10}, K) "
-                             f"probabilities for M = {n * 10} patches, got shape "
-                             f"{getattr(probabilities, 'shape', type(probabilities).__name__)}")
-        averages.append(probabilities.reshape(n, 10, -1).mean(axis=1))
+                             f"{what} for M = {n * 10} patches, got shape "
+                             f"{getattr(predicted, 'shape', type(predicted).__name__)}")
+        rows = predicted.reshape(n, 10, -1)
+        if log:
+            xp = get_array_module(rows)
+            top = rows.max(axis=1, keepdims=True)
+            averages.append((top + xp.log(xp.exp(rows - top).mean(axis=1, keepdims=True)))[:, 0])
+        else:
+            averages.append(rows.mean(axis=1))
     return get_array_module(*averages).concatenate(averages)
