@@ -293,6 +293,17 @@ def test_divergence_stops_training_with_a_clear_message(data, tmp_path):
     assert load_checkpoint(tmp_path / "last.npz")[1]["epoch"] == 1  # the last good epoch is kept
 
 
+def test_finite_logits_whose_loss_overflows_stop_training_without_warnings(data):
+    """Logits of +-3e38 are finite, but their softmax's arithmetic overflows: the loss's
+    Diverged says so, and NumPy's overflow warnings stay silenced there too."""
+    trainer = make_trainer(data, augment=None)
+    trainer.model.params["fc2.bias"][:] = np.where(np.arange(CLASSES) % 2, 3e38, -3e38)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(Diverged, match=r"diverged in epoch 1, batch 1 of 7: the loss is inf"):
+            trainer.fit(1)
+
+
 def test_weights_that_the_last_step_made_infinite_stop_training(data, tmp_path):
     """With no evaluation to notice, the end of the epoch does: no checkpoint of such weights."""
     train, _, preprocess = data

@@ -154,7 +154,8 @@ def evaluate(model, images, labels, preprocess: Preprocess, *, batch_size: int =
         for idx in tqdm(batch_order(len(images), step), desc=desc, unit="batch", leave=False,
                         disable=not progress):
             x = preprocess(images[idx])
-            with on_device(model.device):  # the logits' GPU: new arrays (indices, crops) go there
+            # On the logits' GPU: new arrays (indices, crops) go there.
+            with on_device(model.device), np.errstate(**_QUIET):
                 if ten_crop:  # averaged as probabilities, in log space (finite where p is 0)
                     log_p = transforms.ten_crop_predict(log_probabilities, x, size, log=True)
                 else:
@@ -330,16 +331,15 @@ class Trainer:
         """One SGD step on a host batch; returns its loss, top-1 and top-5 error, measured before
         the step. The loss and its gradient are computed on the model's device (the current GPU
         then), where the logits are."""
-        with on_device(self.model.device):
+        with on_device(self.model.device), np.errstate(**_QUIET):
             logits = _logits(self.model, x)
             y = to_device(labels, self.model.device)
             loss, dlogits = softmax_cross_entropy(logits, y)
             if not math.isfinite(loss):
                 raise Diverged(f"the loss is {loss}")
             top1, top5 = top1_top5(logits, y)
-            with np.errstate(**_QUIET):
-                self.model.backward(dlogits)
-                self.optimizer.step(self.model.grads)
+            self.model.backward(dlogits)
+            self.optimizer.step(self.model.grads)
         return loss, top1, top5
 
     def _evaluate(self, epoch: int) -> dict:
