@@ -31,15 +31,16 @@ def synthetic(n, seed, side=8):
     return images.astype(np.uint8), labels
 
 
-def tiny_model(seed=0, dropout=True, side=6):
+def tiny_model(seed=0, dropout=True, side=6, dtype=np.float32):
     """conv 3x3 -> ReLU -> pool 2/2 -> fc 16 -> ReLU -> [dropout] -> fc 6, for side x side inputs."""
     rng = np.random.default_rng(seed)
-    layers = {"conv": Conv2d(3, 4, 3, padding=1, rng=rng, weight_std="fan_in"), "relu": ReLU(),
-              "pool": MaxPool2d(2, 2), "flat": Flatten(),
-              "fc1": Linear(4 * (side // 2) ** 2, 16, rng=rng, weight_std="fan_in"), "relu1": ReLU()}
+    layers = {"conv": Conv2d(3, 4, 3, padding=1, rng=rng, weight_std="fan_in", dtype=dtype),
+              "relu": ReLU(), "pool": MaxPool2d(2, 2), "flat": Flatten(),
+              "fc1": Linear(4 * (side // 2) ** 2, 16, rng=rng, weight_std="fan_in", dtype=dtype),
+              "relu1": ReLU()}
     if dropout:
         layers["drop"] = Dropout(0.5, rng=seed + 1)
-    layers["fc2"] = Linear(16, CLASSES, rng=rng, weight_std="fan_in")
+    layers["fc2"] = Linear(16, CLASSES, rng=rng, weight_std="fan_in", dtype=dtype)
     return Sequential(layers, input_shape=(3, side, side))
 
 
@@ -68,6 +69,19 @@ def test_training_lowers_the_loss_and_the_error(data):
     assert history[-1]["running_loss"] < 0.5 * history[0]["running_loss"]
     assert history[-1]["train_loss"] < 0.5 * history[0]["train_loss"]
     assert history[-1]["val_top1"] < 0.1 < history[0]["running_top1"]
+
+
+def test_a_float64_model_trains_in_float64(data):
+    """``Preprocess`` makes float32 batches; a float64 model gets them as float64 (before, its
+    first layer refused the mixed dtypes), and its weights, gradients and velocities stay so."""
+    train, val, preprocess = data
+    model = tiny_model(dtype=np.float64)
+    trainer = Trainer(model, train, preprocess, val=val, ten_crop=True, batch_size=50,
+                      augment=Augment(crop=6), verbose=False)
+    history = trainer.fit(2)
+    assert history[-1]["running_loss"] < history[0]["running_loss"]
+    assert {a.dtype for a in [*model.params.values(), *model.grads.values(),
+                              *trainer.optimizer.state_dict().values()]} == {np.dtype(np.float64)}
 
 
 def test_top1_and_top5_are_those_of_the_models_outputs(data):

@@ -110,8 +110,12 @@ _QUIET = {"over": "ignore", "invalid": "ignore", "divide": "ignore"}
 
 
 def _logits(model, x):
-    """``model.forward(x)`` for a host batch ``x``, on the model's device; ``Diverged`` if any
+    """``model.forward(x)`` for a host batch ``x``, on the model's device and in its weights'
+    dtype (``Preprocess`` makes float32; a float64 model gets float64); ``Diverged`` if any
     output is not finite."""
+    dtypes = {p.dtype for p in model.params.values()}
+    if len(dtypes) == 1:
+        x = x.astype(dtypes.pop(), copy=False)
     with np.errstate(**_QUIET):
         logits = model.forward(to_device(x, model.device))
     if not _finite(logits):
