@@ -233,15 +233,23 @@ def test_load_refuses_a_checkpoint_of_another_network_or_augmentation(data, tmp_
                                          r"Dropout\(p=0.5, inverted=False\) there, drop: "
                                          r"Dropout\(p=0.25, inverted=False\) here"):
         trainer.load(last)
-    with pytest.raises(ValueError, match="the augmentation differs: random 6x6 crops, horizontal "
-                                         "flips, PCA colour noise there, none here"):
+    with pytest.raises(ValueError, match=r"the augmentation differs: random 6x6 crops, horizontal "
+                                         r"flips, PCA colour noise \(eigenvalues [\d.e-]+, [\d.e-]+, "
+                                         r"[\d.e-]+; input scale [\d.]+\) there, none here"):
         make_trainer(data, augment=Augment(flip=False)).load(last)
+    train, _, preprocess = data
+    pca = transforms.fit_pca(train[0])
+    for stronger in (Augment(crop=6, pca=pca, scale=75 * preprocess.scale),  # another scale
+                     Augment(crop=6, pca=(100 * pca[0], pca[1]), scale=preprocess.scale)):
+        with pytest.raises(ValueError, match="the augmentation differs: .* PCA colour noise"):
+            make_trainer(data, augment=stronger).load(last)
     with pytest.raises(ValueError, match="the augmentation differs"):
         make_trainer(data, augment=None).load(last)
     make_trainer(data).load(last)  # the same run loads
     make_trainer(data, augment=lambda x, rng: x).load(last)  # a hook of one's own: not compared
     arrays, meta = load_checkpoint(last)
     del meta["settings"]["architecture"]  # as checkpoints written before it was recorded
+    meta["settings"]["augment"] = "random 6x6 crops, horizontal flips, PCA colour noise"  # likewise
     save_checkpoint(tmp_path / "older.npz", arrays, meta)
     trainer.load(tmp_path / "older.npz")
 

@@ -93,5 +93,6 @@ def test_augment_crops_flips_and_adds_the_papers_colour_noise_in_network_units(r
     expected = transforms.pca_color_augment(expected, eigenvalues, eigenvectors, generator)
     assert out.shape == (8, 3, 8, 8)
     np.testing.assert_allclose(out * scale, expected, rtol=1e-5, atol=1e-3)
-    assert repr(augment) == "random 8x8 crops, horizontal flips, PCA colour noise"
+    assert repr(augment) == ("random 8x8 crops, horizontal flips, PCA colour noise (eigenvalues "
+                             + ", ".join(f"{v:.4g}" for v in eigenvalues) + "; input scale 37)")
     assert repr(Augment(flip=False)) == "none"

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from tinyalex.batches import Augment
 from tinyalex.data import transforms as T
 
 
@@ -138,6 +139,48 @@ def test_crop_errors():
             op(images, 6, None)
     with pytest.raises(ValueError, match=r"random_flip: images must be 4-D \(N, C, H, W\), got shape \(3, 6, 5\)"):
         T.random_flip(images[0], np.random.default_rng(0))
+
+
+def test_bad_sizes_generators_and_probabilities_are_named():
+    images, image, rng = np.zeros((2, 3, 6, 6), np.uint8), np.zeros((3, 6, 6), np.uint8), np.random.default_rng(0)
+    for call in (lambda: T.center_crop(images, 4.0), lambda: T.random_crop(images, True, rng),
+                 lambda: T.ten_crops(images, "4")):
+        with pytest.raises(ValueError, match=r"size must be a positive int, got (4\.0|True|'4')"):
+            call()
+    for size in (0, 31.5):
+        with pytest.raises(ValueError, match=f"rescale_and_center_crop: size must be a positive int, got {size}"):
+            T.rescale_and_center_crop(image, size)
+    for call, op in ((lambda: T.random_crop(images, 4, 0), "random_crop"),
+                     (lambda: T.random_flip(images, None), "random_flip"),
+                     (lambda: T.pca_color_augment(images, np.ones(3), np.eye(3), 7), "pca_offsets")):
+        with pytest.raises(TypeError, match=f"{op}: rng must be a numpy.random.Generator"):
+            call()
+    for p in (2, -0.1, "0.5", None):
+        with pytest.raises(ValueError, match=r"random_flip: p is a probability, in \[0, 1\]"):
+            T.random_flip(images, rng, p)
+    with pytest.raises(ValueError, match="Augment: crop must be a positive int, got 0"):
+        Augment(crop=0)
+    with pytest.raises(ValueError, match="Augment: flip must be True or False, got 'no'"):
+        Augment(flip="no")
+    with pytest.raises(ValueError, match=r"subtract_mean: images must be an array \(N, C, H, W\) or \(C, H, W\), got list"):
+        T.subtract_mean([[1.0]], np.zeros((3, 6, 6)))
+
+
+@pytest.mark.parametrize("eigenvalues, eigenvectors, which, got", [
+    (np.ones(2), np.eye(3), "eigenvalues", r"float64 \(2,\)"),
+    (np.ones(3), np.eye(3)[:2], "eigenvectors", r"float64 \(2, 3\)"),
+    (np.ones(3), np.eye(3)[:, :2], "eigenvectors", r"float64 \(3, 2\)"),
+    (np.array([1, np.nan, 0]), np.eye(3), "eigenvalues", r"float64 \(3,\)"),
+    (np.ones(3), np.full((3, 3), "a"), "eigenvectors", r"<U1 \(3, 3\)"),
+])
+def test_pca_shapes_are_checked(eigenvalues, eigenvectors, which, got):
+    images, rng = np.zeros((4, 3, 2, 2), np.float32), np.random.default_rng(0)
+    for call, op in ((lambda: T.pca_color_augment(images, eigenvalues, eigenvectors, rng), "pca_offsets"),
+                     (lambda: Augment(pca=(eigenvalues, eigenvectors)), "Augment")):
+        with pytest.raises(ValueError, match=rf"{op}: {which} must be .* finite real numbers \(from fit_pca\), got {got}"):
+            call()
+    with pytest.raises(ValueError, match=r"Augment: pca must be the pair \(eigenvalues, eigenvectors\)"):
+        Augment(pca=np.ones(3))
 
 
 def test_center_crop():

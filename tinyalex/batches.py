@@ -153,8 +153,18 @@ class Augment:
     def __init__(self, crop: int | None = None, flip: bool = True, pca=None, scale: float = 1.0):
         if not _is_scale(scale):
             raise ValueError(f"Augment: scale must be a finite positive number, got {scale!r}")
-        self.crop, self.flip = crop, flip
-        self.pca = None if pca is None else (np.asarray(pca[0]) / scale, np.asarray(pca[1]))
+        if crop is not None:
+            crop = _checks.positive_int("Augment", "crop", crop)
+        if not isinstance(flip, (bool, np.bool_)):
+            raise ValueError(f"Augment: flip must be True or False, got {flip!r}")
+        self.crop, self.flip, self.scale = crop, bool(flip), float(scale)
+        self.pca = None
+        if pca is not None:
+            if not isinstance(pca, (tuple, list)) or len(pca) != 2:
+                raise ValueError("Augment: pca must be the pair (eigenvalues, eigenvectors) that "
+                                 f"fit_pca returns, got {type(pca).__name__}")
+            eigenvalues, eigenvectors = transforms.check_pca("Augment", *pca)
+            self.pca = (eigenvalues / scale, eigenvectors)
 
     def __call__(self, x, rng: np.random.Generator) -> np.ndarray:
         if self.crop is not None:
@@ -166,6 +176,12 @@ class Augment:
         return x
 
     def __repr__(self) -> str:
+        """What the augmentation does, with the noise's strength: ``Trainer.load`` compares it
+        (4 significant digits: a PCA recomputed on another machine may differ in the last bit)."""
+        noise = ""
+        if self.pca is not None:
+            eigenvalues = ", ".join(f"{v:.4g}" for v in self.pca[0] * self.scale)
+            noise = f"PCA colour noise (eigenvalues {eigenvalues}; input scale {self.scale:.4g})"
         parts = [f"random {self.crop}x{self.crop} crops" if self.crop else "",
-                 "horizontal flips" if self.flip else "", "PCA colour noise" if self.pca else ""]
+                 "horizontal flips" if self.flip else "", noise]
         return ", ".join(p for p in parts if p) or "none"

@@ -444,8 +444,9 @@ class Trainer:
                   theirs.get("architecture", []), self.model.architecture()) if a != b]
         if layers and "architecture" in theirs:
             differ.append(f"the network differs in {len(layers)} layer(s), first {layers[0]}")
-        known = isinstance(self.augment, (Augment, type(None)))
-        if known and theirs.get("augment") != repr(self.augment):
+        known, ours = isinstance(self.augment, (Augment, type(None))), repr(self.augment)
+        # (checkpoints from before the noise's strength was recorded say "PCA colour noise")
+        if known and theirs.get("augment") not in (ours, ours.split(" (eigenvalues")[0]):
             differ.append(f"the augmentation differs: {theirs.get('augment')} there, "
                           f"{self.augment!r} here")
         mean, scale = arrays.get("preprocess.mean"), meta["preprocess"].get("scale")

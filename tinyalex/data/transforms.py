@@ -18,13 +18,12 @@ and at test time ``ten_crop_predict`` averages the predictions on ``ten_crops`` 
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 from PIL import Image
 
 from .. import paper
 from ..backend import get_array_module
+from ..functional import _checks
 
 __all__ = [
     "PIXEL_SCALE",
@@ -50,9 +49,16 @@ def _check_batch(op: str, images, size: int | None = None) -> None:
     if getattr(images, "ndim", None) != 4:
         raise ValueError(f"{op}: images must be 4-D (N, C, H, W), got shape "
                          f"{getattr(images, 'shape', type(images).__name__)}")
-    if size is not None and not 1 <= size <= min(images.shape[2:]):
+    if size is not None and not 1 <= _checks.positive_int(op, "size", size) <= min(images.shape[2:]):
         raise ValueError(f"{op}: crop size {size} does not fit images of shape {images.shape} "
                          f"(it must be 1..{min(images.shape[2:])})")
+
+
+def _check_generator(op: str, rng) -> None:
+    """The augmentations draw from a seeded ``numpy.random.Generator``, never a global state."""
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"{op}: rng must be a numpy.random.Generator (np.random.default_rng(seed)), "
+                        f"got {type(rng).__name__}")
 
 
 def _batches(op: str, images, chunk_size: int):
@@ -91,6 +97,7 @@ def rescale_and_center_crop(image, size: int = paper.IMAGE_SIZE, resample=Image.
     if getattr(image, "ndim", None) != 3 or image.shape[0] not in (1, 3) or image.dtype != np.uint8:
         raise ValueError(f"{op}: image must be uint8 (C, H, W) with C = 1 or 3, got "
                          f"{getattr(image, 'dtype', type(image).__name__)} {getattr(image, 'shape', '')}")
+    size = _checks.positive_int(op, "size", size)
     c, h, w = image.shape
     scale = size / min(h, w)
     new_h, new_w = max(size, round(h * scale)), max(size, round(w * scale))
@@ -128,6 +135,9 @@ def subtract_mean(images, mean) -> np.ndarray:
 
     Pass the mean of the *training* set, also for validation and test images (paper §2).
     """
+    if getattr(images, "ndim", None) not in (3, 4):
+        raise ValueError(f"subtract_mean: images must be an array (N, C, H, W) or (C, H, W), got "
+                         f"{getattr(images, 'shape', type(images).__name__)}")
     if getattr(mean, "ndim", None) != 3 or tuple(images.shape[-3:]) != tuple(mean.shape):
         raise ValueError(f"subtract_mean: mean must have the images' (C, H, W) = "
                          f"{tuple(images.shape[-3:])}, got shape {getattr(mean, 'shape', None)}")
@@ -183,6 +193,7 @@ def random_crop(images, size: int, rng: np.random.Generator) -> np.ndarray:
     Returns ``(N, C, size, size)``, same dtype.
     """
     _check_batch("random_crop", images, size)
+    _check_generator("random_crop", rng)
     n, _, h, w = images.shape
     top = rng.integers(0, h - size + 1, size=n)
     left = rng.integers(0, w - size + 1, size=n)
@@ -196,6 +207,9 @@ def random_flip(images, rng: np.random.Generator, p: float = 0.5) -> np.ndarray:
     images: ``(N, C, H, W)``. Returns a new array of the same shape and dtype.
     """
     _check_batch("random_flip", images)
+    _check_generator("random_flip", rng)
+    if not (_checks.is_real(p) and 0 <= p <= 1):
+        raise ValueError(f"random_flip: p is a probability, in [0, 1], got {p!r}")
     flip = rng.random(len(images)) < p
     return np.where(flip[:, None, None, None], images[..., ::-1], images)
 
@@ -246,8 +260,21 @@ def pca_offsets(n: int, eigenvalues, eigenvectors, rng: np.random.Generator,
     and ``eigenvectors`` ``(3, 3)`` (columns) come from ``fit_pca``. Returns float64 ``(n, 3)``
     on the 0..1 scale of ``fit_pca``: row ``k`` is ``eigenvectors @ (a[k] * eigenvalues)``.
     """
+    eigenvalues, eigenvectors = check_pca("pca_offsets", eigenvalues, eigenvectors)
+    _check_generator("pca_offsets", rng)
     alphas = rng.normal(0.0, std, size=(n, 3))
-    return (alphas * np.asarray(eigenvalues)) @ np.asarray(eigenvectors).T
+    return (alphas * eigenvalues) @ eigenvectors.T
+
+
+def check_pca(op: str, eigenvalues, eigenvectors) -> tuple[np.ndarray, np.ndarray]:
+    """``(eigenvalues, eigenvectors)`` as float64 arrays ``(3,)`` and ``(3, 3)`` of finite real
+    numbers (what ``fit_pca`` returns), or a ``ValueError`` that ``op`` names."""
+    for name, value, shape in (("eigenvalues", eigenvalues, (3,)), ("eigenvectors", eigenvectors, (3, 3))):
+        array = np.asarray(value)
+        if array.shape != shape or array.dtype.kind not in "iuf" or not np.isfinite(array).all():
+            raise ValueError(f"{op}: {name} must be {shape} finite real numbers (from fit_pca), "
+                             f"got {array.dtype} {array.shape}")
+    return np.asarray(eigenvalues, dtype=np.float64), np.asarray(eigenvectors, dtype=np.float64)
 
 
 def pca_color_augment(images, eigenvalues, eigenvectors, rng: np.random.Generator,
@@ -307,9 +334,7 @@ def ten_crop_predict(predict, images, size: int, batch_size: int = 32, log: bool
     unlikely classes (top-5) survive.
     """
     _check_batch("ten_crop_predict", images, size)
-    whole = isinstance(batch_size, numbers.Integral) and not isinstance(batch_size, bool)
-    if not (whole and batch_size >= 1):
-        raise ValueError(f"ten_crop_predict: batch_size must be an int >= 1, got {batch_size!r}")
+    batch_size = _checks.int_at_least("ten_crop_predict", "batch_size", batch_size, 1)
     what = "log-probabilities" if log else "probabilities"
     averages = []
     for start in range(0, len(images), batch_size):
