@@ -55,6 +55,17 @@ def test_scales_must_be_finite_positive_numbers(rng, scale):
         Augment(pca=pca, scale=scale)
 
 
+@pytest.mark.parametrize("mean, got", [(np.zeros((3, 3)), r"shape \(3, 3\)$"),
+                                       (np.full((1, 3, 3), np.nan), r"shape \(1, 3, 3\) with values that are not finite")])
+def test_the_mean_image_must_be_an_image_of_finite_numbers(mean, got):
+    """A NaN mean (a damaged checkpoint's) would make every batch NaN, and training would
+    stop as if the learning rate were too high."""
+    with pytest.raises(ValueError, match=r"^Preprocess: mean must be a \(C, R, R\) image of finite numbers, got " + got):
+        Preprocess(mean, 1.0)
+    with pytest.raises(ValueError, match="Preprocess: mean must be"):
+        Preprocess.from_state({"mean": mean}, {"scale": 1.0, "size": None, "channels": None})
+
+
 def test_fit_explains_a_zero_standard_deviation_and_checks_chunk_size(rng):
     same = np.full((5, 1, 4, 4), 7, np.uint8)
     message = (r"Preprocess.fit: scale='std' measured the standard deviation of the mean-subtracted "
