@@ -364,6 +364,30 @@ def test_bad_data_is_refused(data):
         Trainer(tiny_model(), train, preprocess, val=(train[0][:3], train[1][:2]))
     with pytest.raises(ValueError, match="batch_size must be an int >= 1"):
         Trainer(tiny_model(), train, preprocess, batch_size=0)
+    with pytest.raises(ValueError, match="Trainer: training images: none given"):
+        Trainer(tiny_model(), (train[0][:0], train[1][:0]), preprocess)
+
+
+def test_labels_out_of_range_are_refused_before_training(data):
+    """Before, a validation label of 6 for 6 classes was a bare IndexError after an epoch."""
+    train, (images, labels), preprocess = data
+    model = tiny_model()
+    for bad, got in ((labels + 1, "from 1 to 6"), (labels - 1, "from -1 to 4")):
+        with pytest.raises(ValueError, match=r"Trainer: validation labels must be 0\.\.5 \(the "
+                                             rf"model has 6 outputs\), got labels {got}"):
+            Trainer(model, train, preprocess, val=(images, bad))
+        with pytest.raises(ValueError, match=rf"evaluate: labels must be 0\.\.5 .* {got}"):
+            evaluate(model, images, bad, preprocess)
+    with pytest.raises(ValueError, match=r"Trainer: training labels must be 0\.\.5"):
+        Trainer(model, (train[0], train[1] + 6), preprocess)
+    with pytest.raises(ValueError, match=r"evaluate: labels must be integers of shape \(60,\), got float64"):
+        evaluate(model, images, labels.astype(float), preprocess)
+    model.input_shape = None  # the number of classes unknown: only negative labels are sure to be wrong
+    with pytest.raises(ValueError, match="Trainer: validation labels must be >= 0, got labels from -1"):
+        Trainer(model, train, preprocess, val=(images, labels - 1))
+    with pytest.raises(ValueError, match=r"evaluate: labels must be 0\.\.5 \(the model has 6 outputs\)"):
+        small = images[:, :, 1:7, 1:7]  # the model's size: no crop without an input_shape
+        evaluate(model, small, labels + 1, Preprocess.fit(small))  # known at the first batch
 
 
 def test_ten_crop_cuts_the_preprocessed_batch(data):

@@ -146,6 +146,7 @@ def evaluate(model, images, labels, preprocess: Preprocess, *, batch_size: int =
     size = _input_size(model)
     if ten_crop and size is None:
         raise ValueError("evaluate: ten_crop needs a model with an input_shape (the patch size)")
+    _check_data("evaluate", "", (images, labels), _classes(model))  # before any work
     step = max(1, batch_size // 10) if ten_crop else batch_size
 
     def log_probabilities(x):
@@ -164,6 +165,8 @@ def evaluate(model, images, labels, preprocess: Preprocess, *, batch_size: int =
                     log_p = transforms.ten_crop_predict(log_probabilities, x, size, log=True)
                 else:
                     log_p = log_softmax(_logits(model, _to_input_size(x, size)))
+                if count == 0:  # a model without an input_shape: its classes known only now
+                    _check_data("evaluate", "", (images, labels), log_p.shape[1])
                 xp = get_array_module(log_p)
                 y = to_device(labels[idx], model.device)
                 loss = -float(log_p[xp.arange(len(idx)), y].sum())
@@ -222,18 +225,34 @@ def write_history(history: list, out, settings: dict | None = None) -> None:
                                                  indent=1) + "\n")
 
 
-def _check_data(name: str, data) -> tuple:
+def _check_data(op: str, name: str, data, classes: int | None) -> tuple:
+    """``data = (images, labels)``: uint8 ``(N, C, H, W)`` images, at least one, and ``N``
+    integer labels in ``[0, classes)`` (``>= 0`` where the number of classes is not known).
+    ``name`` says which set, in the errors ``op`` raises ("" for the only one)."""
     images, labels = data
+    what = f"{op}: {name} " if name else f"{op}: "
     if getattr(images, "ndim", None) != 4 or images.dtype != np.uint8:
         got = f"{getattr(images, 'dtype', type(images).__name__)} {getattr(images, 'shape', '')}"
-        raise ValueError(f"Trainer: {name} images must be uint8 (N, C, H, W), got {got}")
+        raise ValueError(f"{what}images must be uint8 (N, C, H, W), got {got}")
     if getattr(labels, "shape", None) != (len(images),) or labels.dtype.kind not in "iu":
         got = f"{getattr(labels, 'dtype', type(labels).__name__)} {getattr(labels, 'shape', '')}"
-        raise ValueError(f"Trainer: {name} labels must be integers of shape ({len(images)},), "
-                         f"got {got}")
+        raise ValueError(f"{what}labels must be integers of shape ({len(images)},), got {got}")
     if not len(images):
-        raise ValueError(f"Trainer: no {name} images")
+        raise ValueError(f"{what}images: none given")
+    lo, hi = int(labels.min()), int(labels.max())
+    if lo < 0 or (classes is not None and hi >= classes):
+        allowed = f"0..{classes - 1} (the model has {classes} outputs)" if classes else ">= 0"
+        raise ValueError(f"{what}labels must be {allowed}, got labels from {lo} to {hi}")
     return images, labels
+
+
+def _classes(model) -> int | None:
+    """How many classes ``model`` tells apart: the size of its output for its ``input_shape``
+    (None for a model without one)."""
+    if getattr(model, "input_shape", None) is None:
+        return None
+    shape = model.summary().rows[-1][2]
+    return shape[0] if len(shape) == 1 else None
 
 
 class Trainer:
@@ -263,8 +282,9 @@ class Trainer:
         if ten_crop and _input_size(model) is None:
             raise ValueError("Trainer: ten_crop needs a model with an input_shape (the patch size)")
         self.model, self.preprocess, self.augment = model, preprocess, augment
-        self.train_data = _check_data("training", train)
-        self.val_data = None if val is None else _check_data("validation", val)
+        classes = _classes(model)
+        self.train_data = _check_data("Trainer", "training", train, classes)
+        self.val_data = None if val is None else _check_data("Trainer", "validation", val, classes)
         self.optimizer = SGD(model.params, lr=lr, momentum=momentum, weight_decay=weight_decay)
         self.schedule = (ReduceLROnPlateau(self.optimizer, patience=patience)
                          if val is not None and patience is not None else None)
