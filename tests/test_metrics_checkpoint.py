@@ -126,9 +126,23 @@ def test_checkpoint_truncated_corrupt_or_odd_files(tmp_path):
     np.savez(tmp_path / "list.npz", __meta__=np.frombuffer(b"[1, 2]", np.uint8))
     np.savez(tmp_path / "json.npz", __meta__=np.frombuffer(b"{not json", np.uint8))
     files = {"truncated.npz": content[: len(content) // 2], "corrupt.npz": bytes(corrupt),
-             "empty.npz": b""}
+             "empty.npz": b"", "garbage.npz": b"garbage\n"}
     for name, data in files.items():
         (tmp_path / name).write_bytes(data)
     for name in (*files, "single.npy", "list.npz", "json.npz"):
-        with pytest.raises(ValueError, match=f"load_checkpoint: .*{name} is not a tinyalex checkpoint"):
+        with pytest.raises(ValueError, match=f"load_checkpoint: .*{name} is not a tinyalex checkpoint") as error:
             checkpoint.load_checkpoint(tmp_path / name)
+        assert "allow_pickle" not in str(error.value)  # numpy's advice to load it unsafely
+    with pytest.raises(ValueError, match=r"garbage.npz is not a tinyalex checkpoint \(not an .npz "
+                                         r"archive: it starts with b'garb'\)"):
+        checkpoint.load_checkpoint(tmp_path / "garbage.npz")
+
+
+def test_checkpoint_files_get_the_usual_permissions(tmp_path):
+    """Not mkstemp's 0600: a checkpoint is as readable as any file the process writes."""
+    mask = os.umask(0o027)
+    try:
+        path = checkpoint.save_checkpoint(tmp_path / "c.npz", {"w": np.ones(2)})
+    finally:
+        os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o640

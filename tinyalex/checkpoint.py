@@ -24,6 +24,7 @@ import numpy
 from .backend import to_numpy
 
 META_KEY = "__meta__"
+ZIP_STARTS = (b"PK\x03\x04", b"PK\x05\x06")  # the first bytes of a zip archive (an empty one)
 
 
 def save_checkpoint(path, arrays: dict, meta: dict | None = None) -> Path:
@@ -39,6 +40,7 @@ def save_checkpoint(path, arrays: dict, meta: dict | None = None) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 -> what open() would have made
         with os.fdopen(fd, "wb") as f:
             numpy.savez(f, **payload)
             f.flush()
@@ -50,23 +52,32 @@ def save_checkpoint(path, arrays: dict, meta: dict | None = None) -> Path:
     return path
 
 
+def _umask() -> int:
+    """The process's umask (reading it means setting it, so it is set back at once)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def load_checkpoint(path) -> tuple[dict, dict]:
     """Read a checkpoint written by ``save_checkpoint``: returns ``(arrays, meta)``."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"load_checkpoint: no checkpoint at {path}")
+    with open(path, "rb") as f:
+        start = f.read(4)
+    if start not in ZIP_STARTS:  # else numpy.load tries it as a .npy file, or a pickle
+        raise ValueError(f"load_checkpoint: {path} is not a tinyalex checkpoint (not an .npz "
+                         f"archive: it starts with {start!r})")
     try:
-        data = numpy.load(path, allow_pickle=False)
-        if not isinstance(data, numpy.lib.npyio.NpzFile):
-            raise ValueError("a single array, not an .npz archive")
-        with data:
+        with numpy.load(path, allow_pickle=False) as data:
             arrays = {name: data[name] for name in data.files}
         if META_KEY not in arrays:
             raise ValueError(f"no {META_KEY!r} entry")
         meta = json.loads(arrays.pop(META_KEY).tobytes().decode())
         if not isinstance(meta, dict):
             raise ValueError(f"its {META_KEY!r} entry is not a JSON object")
-    # A pickled object array (which numpy refuses), a truncated or corrupted zip, bad JSON:
+    # An object array (which needs pickle), a truncated or corrupted zip, bad JSON:
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
         raise ValueError(f"load_checkpoint: {path} is not a tinyalex checkpoint "
                          f"({type(error).__name__}: {error})") from None
