@@ -86,7 +86,13 @@ def test_help_of_every_command(capsys, command, options):
     (["relu-vs-tanh", "--subset", "many"], "argument --subset: expected an integer >= 1, got 'many'"),
     (["relu-vs-tanh", "--device", "gpu"], "argument --device: expected cpu or cuda:N, got 'gpu'"),
     (["train"], "--dataset is required"),
-    (["train", "--dataset", "fashion-mnist", "--width", "0.5"], "apply to --model alexnet only"),
+    (["train", "--dataset", "fashion-mnist", "--width", "0.5"], "--width applies to --model alexnet only"),
+    (["train", "--dataset", "cifar10", "--model", "alexnet", "--activation", "tanh", "--lrn"],
+     "--activation and --lrn apply to --model figure1 only"),
+    (["train", "--dataset", "cifar10", "--image-size", "99"],
+     "--image-size applies to image folders only (cifar10 images are read at their own size)"),
+    (["train", "--dataset", "cifar10", "--model", "alexnet", "--device", "cpu", "--devices", "cpu,cpu"],
+     "give --device (one device) or --devices (AlexNet's two towers), not both"),
     (["train", "--dataset", "fashion-mnist", "--model", "vgg"], "invalid choice: 'vgg'"),
     (["train", "--dataset", "no/such/folder"], "'no/such/folder' is neither one of cifar10, fashion-mnist"),
     (["train", "--dataset", "cifar10", "--model", "alexnet", "--input-size", "32"],
@@ -306,6 +312,25 @@ def test_train_resume_takes_subset_all_for_the_default(capsys, tmp_path, monkeyp
     assert resumed[0]["subset"] is None and resumed[0]["val_subset"] is None
     code, _, err = run(["train", "--resume", last, "--subset", "96"], capsys)
     assert code == 2 and "cannot change --subset" in err
+
+
+def test_train_resume_does_not_overwrite_a_run_that_went_further(capsys, tmp_path, monkeypatch):
+    """Resuming from best.npz (or a copy of an earlier epoch) writes into its folder: where
+    that folder's last.npz holds more epochs, they would be lost, so --out must be given."""
+    resumed = []
+    monkeypatch.setattr(recipe, "run_training", lambda config, resume: resumed.append(config))
+    rows = [{"epoch": 1}, {"epoch": 2}, {"epoch": 3}]
+    best = fake_checkpoint(tmp_path / "best.npz", epoch=1, history=rows[:1])
+    fake_checkpoint(tmp_path / "last.npz", epoch=3, history=rows)
+    code, _, err = run(["train", "--resume", best, "--epochs", "4"], capsys)
+    assert code == 2 and err.count("\n") == 1
+    assert (f"{tmp_path / 'last.npz'} holds a run of 3 epochs, and resuming from {best} (after epoch 1) "
+            "would overwrite it; give --out for the resumed run") in err
+    code, _, err = run(["train", "--resume", best, "--epochs", "4", "--out", str(tmp_path / "b")], capsys)
+    assert code == 0, err
+    code, _, err = run(["train", "--resume", str(tmp_path / "last.npz"), "--epochs", "4"], capsys)
+    assert code == 0, err  # last.npz itself goes on
+    assert [config["out"] for config in resumed] == [str(tmp_path / "b"), str(tmp_path)]
 
 
 @pytest.mark.fashion_mnist

@@ -139,19 +139,40 @@ def _train(args) -> int:
     elif args.dataset is None:
         raise ValueError("--dataset is required (cifar10, fashion-mnist or a folder), "
                          "unless --resume names a checkpoint")
-    elif given.get("model", "figure1") == "figure1" and {"input_size", "width", "devices"} & set(given):
-        raise ValueError("--input-size, --width and --devices apply to --model alexnet only")
     else:
+        _check_applies(given)
         config = {**TRAIN_DEFAULTS, **given, "verbose": verbose}
     run_training(config, resume=args.resume)
     return 0
+
+
+# The options that mean something for one model only.
+MODEL_OPTIONS = {"figure1": ("activation", "lrn"), "alexnet": ("input_size", "width", "devices")}
+
+
+def _check_applies(given: dict) -> None:
+    """An option that the run would ignore is an error, not a setting silently recorded."""
+    def flags(keys):
+        names = ["--" + key.replace("_", "-") for key in keys]
+        return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+    for model, keys in MODEL_OPTIONS.items():
+        used = [key for key in keys if key in given]
+        if used and given.get("model", TRAIN_DEFAULTS["model"]) != model:
+            raise ValueError(f"{flags(used)} appl{'ies' if len(used) == 1 else 'y'} to "
+                             f"--model {model} only")
+    if "image_size" in given and given["dataset"] in DATASETS:
+        raise ValueError(f"--image-size applies to image folders only ({given['dataset']} images "
+                         "are read at their own size)")
+    if "device" in given and "devices" in given:
+        raise ValueError("give --device (one device) or --devices (AlexNet's two towers), not both")
 
 
 # --------------------------------------------------------------------------------------------
 # The parser
 
 
-def _add_common(p, *, out: str, defaults: bool = True) -> None:
+def _add_common(p, *, out: str, defaults: bool = True, out_help: str = "") -> None:
     """The options both training commands take; ``defaults=False`` leaves them ``None`` when
     not given (``train`` fills them in from ``TRAIN_DEFAULTS``, or from the checkpoint)."""
     def default(value):
@@ -161,7 +182,8 @@ def _add_common(p, *, out: str, defaults: bool = True) -> None:
                    help=f"images per SGD step (default {paper.BATCH_SIZE}, the paper's)")
     p.add_argument("--device", type=_device, default=default("cpu"),
                    help="cpu (NumPy, the default) or cuda:N (CuPy on GPU N)")
-    p.add_argument("--out", default=default(out), help=f"folder for the results (default {out})")
+    p.add_argument("--out", default=default(out),
+                   help=f"folder for the results (default {out}{out_help})")
     p.add_argument("--seed", type=COUNT, default=default(0),
                    help="seeds the weights, the subset, the shuffling and the augmentation (default 0)")
     p.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
@@ -262,7 +284,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", metavar="PATH", help="a checkpoint (last.npz) to go on from")
     p.add_argument("--epochs", type=POSITIVE,
                    help="epochs in all, a resumed run's earlier epochs included (default 10)")
-    _add_common(p, out="runs/train", defaults=False)  # TRAIN_DEFAULTS fills them in
+    _add_common(p, out="runs/train", defaults=False,  # TRAIN_DEFAULTS fills them in
+                out_help="; with --resume, the checkpoint's folder")
     p.set_defaults(run=_train)
 
     p = commands.add_parser(

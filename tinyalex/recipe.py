@@ -28,6 +28,7 @@ from pathlib import Path
 
 from . import paper
 from .batches import Augment, Preprocess
+from .checkpoint import load_checkpoint
 from .data import transforms
 from .loader import load_dataset
 from .models import AlexNet, Figure1Net
@@ -107,7 +108,23 @@ def resume_config(path, given: dict, keys, verbose: bool = True) -> dict:
                          f"--epochs {given.get('epochs', saved['epochs'])}")
     config = {**saved, "out": str(Path(path).parent), "verbose": verbose}
     config.update({key: given[key] for key in RESUMABLE if key in given})
+    _check_no_later_run(path, Path(config["out"]) / "last.npz", done)
     return config
+
+
+def _check_no_later_run(path, last: Path, done: int) -> None:
+    """Resuming from an earlier checkpoint (``best.npz``, a copy) into a folder whose
+    ``last.npz`` has gone further would overwrite that run's later epochs and history."""
+    if not last.is_file() or last.resolve() == Path(path).resolve():
+        return
+    try:
+        later = load_checkpoint(last)[1].get("epoch")
+    except ValueError:  # not a checkpoint: nothing of a run to lose
+        return
+    if isinstance(later, int) and later > done:
+        raise ValueError(f"train --resume: {last} holds a run of {later} epochs, and resuming "
+                         f"from {path} (after epoch {done}) would overwrite it; give --out for "
+                         "the resumed run")
 
 
 def run_training(config: dict, resume=None, log=print) -> list:
