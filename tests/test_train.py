@@ -261,6 +261,9 @@ def test_load_refuses_a_checkpoint_of_another_network_or_augmentation(data, tmp_
     (lambda meta: meta.update(epoch=2), "epoch 2 with 1 rows of history"),
     (lambda meta: meta.update(settings=[]), "'settings' is not a dict"),
     (lambda meta: meta["preprocess"].pop("scale"), "preprocess 'scale' is missing"),
+    (lambda meta: meta.update(history=[[]]), "a row of its history is not a dict"),
+    (lambda meta: meta["random"]["shuffle"].pop("state"), "generator 'shuffle' has a state NumPy cannot restore"),
+    (lambda meta: meta["random"].update({"layer drop": 7}), "generator 'layer drop' has a state NumPy cannot restore"),
 ])
 def test_load_names_what_is_damaged_in_a_checkpoint(data, tmp_path, damage, problem):
     make_trainer(data, out=tmp_path).fit(1)

@@ -91,6 +91,10 @@ def read_checkpoint(path, who: str = "Trainer.load") -> tuple[dict, dict]:
     if not problems:
         if meta["epoch"] < 0 or len(meta["history"]) != meta["epoch"]:
             problems.append(f"epoch {meta['epoch']} with {len(meta['history'])} rows of history")
+        if not all(isinstance(row, dict) for row in meta["history"]):
+            problems.append("a row of its history is not a dict")
+        problems += [f"generator {name!r} has a state NumPy cannot restore" for name, state
+                     in meta["random"].items() if not _generator_state(state)]
         problems += [f"preprocess {key!r} is missing" for key in ("scale", "size", "channels")
                      if key not in meta["preprocess"]]
         if "preprocess.mean" not in arrays:
@@ -98,6 +102,15 @@ def read_checkpoint(path, who: str = "Trainer.load") -> tuple[dict, dict]:
     if problems:
         raise ValueError(f"{who}: {path} is damaged: " + "; ".join(problems))
     return arrays, meta
+
+
+def _generator_state(state) -> bool:
+    """Whether a NumPy generator would take ``state`` (as ``bit_generator.state``)."""
+    try:
+        np.random.default_rng().bit_generator.state = state
+    except (TypeError, ValueError, KeyError):
+        return False
+    return True
 
 
 def _input_size(model) -> int | None:
