@@ -34,6 +34,16 @@ def test_device_index_given_apart():
         Device(Device("cpu"), index=2)
 
 
+def test_a_cuda_device_without_cupy_says_what_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "cupy", None)  # import cupy fails, as where it is not installed
+    with pytest.raises(ModuleNotFoundError, match="a CUDA device needs CuPy, which does not "
+                                                  "import here: pip install .* cupy-cuda12x"):
+        Device("cuda:0").xp
+    with pytest.raises(ModuleNotFoundError, match="a CUDA device needs CuPy"):
+        to_device(np.ones(2), "cuda:0")
+    assert backend.gpu_count() == 0 and not backend.cupy_available()
+
+
 def test_numpy_arrays_use_numpy():
     assert backend.get_array_module(np.ones(2), np.zeros(3)) is np
     assert device_of(np.ones(2)) == Device("cpu")

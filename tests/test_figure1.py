@@ -125,6 +125,9 @@ def test_the_smallest_input_survives_the_three_pools(rng):
     (dict(num_classes=0), "num_classes must be a positive int, got 0"),
     (dict(num_classes=2.0), "num_classes must be a positive int, got 2.0"),
     (dict(in_channels=0), "in_channels must be a positive int, got 0"),
+    (dict(seed=-1), "seed must be an int >= 0, got -1"),
+    (dict(seed=1.5), "seed must be an int >= 0, got 1.5"),
+    (dict(lrn="no"), "lrn must be True or False, got 'no'"),
 ])
 def test_bad_sizes(kwargs, message):
     with pytest.raises(ValueError, match=re.escape(f"Figure1Net: {message}")):

@@ -50,8 +50,12 @@ __all__ = [
 
 def _cupy():
     """Import CuPy on first use (tinyalex itself never requires it)."""
-    import cupy  # noqa: PLC0415  (lazy on purpose)
-
+    try:
+        import cupy  # noqa: PLC0415  (lazy on purpose)
+    except ImportError as error:
+        raise ModuleNotFoundError(
+            "a CUDA device needs CuPy, which does not import here: pip install the build for "
+            f"your CUDA, e.g. cupy-cuda12x or cupy-cuda13x ({error})", name="cupy") from None
     return cupy
 
 

@@ -81,6 +81,9 @@ class Figure1Net(Sequential):
                 f"got {input_size!r}"
             )
         input_size = int(input_size)
+        seed = _checks.int_at_least("Figure1Net", "seed", seed, 0)
+        if not isinstance(lrn, (bool, numpy.bool_)):
+            raise ValueError(f"Figure1Net: lrn must be True or False, got {lrn!r}")
         self.activation, self.lrn = activation, bool(lrn)
         rng = numpy.random.default_rng(seed)
         layers = {}
