@@ -390,7 +390,7 @@ def test_an_output_folder_that_cannot_be_made_is_one_line_and_exit_code_1(capsys
     (tmp_path / "file").write_text("")
     code, out, err = run(train_args(tmp_path / "file" / "run", "--epochs", "1"), capsys)
     assert code == 1 and "Traceback" not in err and err.count("\n") == 1
-    assert err.startswith("python -m tinyalex train: error:") and "Not a directory" in err
+    assert err.startswith("python -m tinyalex train: error:") and "a file stands where one of the folders above it should be" in err
     assert "epoch 1" not in out  # it failed before training
 
 

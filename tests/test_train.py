@@ -371,6 +371,17 @@ def test_bad_data_is_refused(data):
         Trainer(tiny_model(), (train[0][:0], train[1][:0]), preprocess)
 
 
+def test_an_output_folder_that_cannot_be_made_is_named_at_once(data, tmp_path):
+    """Before training starts, with what stands in the way (not just '[Errno 17] File exists')."""
+    train, _, preprocess = data
+    (tmp_path / "afile").write_text("")
+    with pytest.raises(FileExistsError, match=r"cannot make the folder .*afile: a file of that name is there"):
+        Trainer(tiny_model(), train, preprocess, out=tmp_path / "afile")
+    with pytest.raises(NotADirectoryError, match=r"cannot make the folder .*afile/runs: a file stands "
+                                                 r"where one of the folders above it should be"):
+        Trainer(tiny_model(), train, preprocess, out=tmp_path / "afile" / "runs")
+
+
 def test_labels_out_of_range_are_refused_before_training(data):
     """Before, a validation label of 6 for 6 classes was a bare IndexError after an epoch."""
     train, (images, labels), preprocess = data

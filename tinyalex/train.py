@@ -219,7 +219,15 @@ def _writable_folder(out) -> Path:
     """The folder ``out``, made if need be: a folder that cannot be written fails now, not
     after an epoch of training (an ``OSError``)."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise FileExistsError(f"cannot make the folder {out}: a file of that name is there") from None
+    except NotADirectoryError:
+        raise NotADirectoryError(f"cannot make the folder {out}: a file stands where one of the "
+                                 "folders above it should be") from None
+    except OSError as error:  # a read-only parent, ...
+        raise type(error)(f"cannot make the folder {out}: {error.strerror or error}") from None
     if not os.access(out, os.W_OK | os.X_OK):
         raise PermissionError(f"cannot write into the folder {out}")
     return out
