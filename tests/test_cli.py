@@ -410,6 +410,12 @@ def test_train_on_an_image_folder(capsys, tmp_path, rng):
     assert f"{tmp_path / 'images'}, all 12 training images (3x32x32), 4 test images" in out
     assert "random 28x28 crops, horizontal flips, PCA colour noise" in out
     assert len(json.loads((tmp_path / "run" / "history.json").read_text())["epochs"]) == 1
+    code, _, err = run(["train", "--dataset", str(tmp_path / "images"), "--image-size", "17",
+                        "--out", str(tmp_path / "small"), "--quiet"], capsys)
+    assert code == 2 and err.count("\n") == 1
+    assert ("the Figure-1 net takes inputs of at least 15 pixels, and images of 17 pixels give 14 "
+            "(random crops of the paper's 224/256 share): use images of at least 18 pixels "
+            "(--image-size)") in err
 
 
 def test_a_corrupt_dataset_file_is_a_failed_run_exit_code_1(capsys, tmp_path):

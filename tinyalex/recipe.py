@@ -23,6 +23,7 @@ checkpoint so that ``--resume`` rebuilds the same run):
 
 from __future__ import annotations
 
+import itertools
 import math
 from pathlib import Path
 
@@ -33,6 +34,7 @@ from .data import transforms
 from .loader import load_dataset
 from .models import AlexNet, Figure1Net
 from .models.alexnet import INPUT_SIZE
+from .models.figure1 import MIN_INPUT_SIZE
 from .train import Trainer, read_checkpoint
 
 __all__ = ["RESUMABLE", "alexnet_widths", "build_model", "resume_config", "run_training"]
@@ -54,6 +56,15 @@ def _sizes(config: dict, image_side: int) -> tuple:
     """``(R, S)``: the side batches are cut from and the model's input side."""
     if config["model"] == "figure1":
         side = transforms.proportional_crop_size(image_side) if config["augment"] else image_side
+        if side < MIN_INPUT_SIZE:
+            smallest = next(s for s in itertools.count(MIN_INPUT_SIZE)
+                            if transforms.proportional_crop_size(s) >= MIN_INPUT_SIZE)
+            raise ValueError(
+                f"the Figure-1 net takes inputs of at least {MIN_INPUT_SIZE} pixels, and images "
+                f"of {image_side} pixels give {side}"
+                + (" (random crops of the paper's 224/256 share)" if config["augment"] else "")
+                + f": use images of at least {smallest if config['augment'] else MIN_INPUT_SIZE} "
+                "pixels (--image-size)")
         return image_side, side
     side = config["input_size"]
     return (math.ceil(side * paper.IMAGE_SIZE / INPUT_SIZE) if config["augment"] else side), side
