@@ -1,7 +1,10 @@
 """The constants of Krizhevsky, Sutskever & Hinton (NIPS 2012), each with the section it is from.
 
-Everything else in tinyalex takes its defaults from here, so a student can find every number of
-the paper in one file and change it in one place.
+Everything else in tinyalex takes its defaults from here, so a student can find the paper's
+hyper-parameters (preprocessing, LRN, pooling, augmentation, dropout, learning, initialisation,
+layer widths) in one file and change each in one place. The shape of each layer (kernel sizes,
+strides, padding, which maps each reads) is written out where AlexNet is built, in
+``models/alexnet.py``, next to the table of §3.5 that it follows.
 """
 
 # §2 The dataset: images are rescaled so the shorter side is 256, then the central 256x256 is
