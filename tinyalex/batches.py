@@ -89,10 +89,10 @@ class Preprocess:
         if not _is_scale(scale):
             raise ValueError(f"Preprocess: scale must be a finite positive number, got {scale!r}")
         self.mean = np.asarray(mean, dtype=np.float32)
-        if self.mean.ndim != 3 or not np.isfinite(self.mean).all():
-            raise ValueError(f"Preprocess: mean must be a (C, R, R) image of finite numbers, got "
-                             f"shape {self.mean.shape}"
-                             + ("" if self.mean.ndim != 3 else " with values that are not finite"))
+        if self.mean.ndim != 3:
+            raise ValueError(f"Preprocess: mean must be a (C, R, R) image, got shape {self.mean.shape}")
+        if not np.isfinite(self.mean).all():
+            raise ValueError("Preprocess: the mean image holds values that are not finite numbers")
         self.scale, self.size, self.channels = float(scale), size, channels
 
     @classmethod
