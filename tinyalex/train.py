@@ -269,8 +269,8 @@ def _check_data(op: str, name: str, data, classes: int | None) -> tuple:
 
 def _classes(model) -> int | None:
     """How many classes ``model`` tells apart: the size of its output for its ``input_shape``
-    (None for a model without one)."""
-    if getattr(model, "input_shape", None) is None:
+    (None for a model without one, or without the layer interface's ``summary``)."""
+    if getattr(model, "input_shape", None) is None or not hasattr(model, "summary"):
         return None
     shape = model.summary().rows[-1][2]
     return shape[0] if len(shape) == 1 else None
