@@ -1,5 +1,6 @@
 """Checksummed atomic downloads and safe tar extraction, offline (``file://`` URLs)."""
 
+import gzip
 import hashlib
 import io
 import tarfile
@@ -171,3 +172,42 @@ def test_unreadable_archives_are_data_errors(tmp_path, cut):
     archive.write_bytes(content[: len(content) // 2] if cut == "truncated" else b"hello" * 100)
     with pytest.raises(DataError, match=r"extract_tar: .*a\.tar\.gz is not a readable tar archive"):
         extract_tar(archive, tmp_path / "out")
+
+
+def _damaged(tmp_path, how):
+    """A .tar.gz of four members, damaged ``how``; tarfile alone reads each without an error."""
+    plain = io.BytesIO()
+    with tarfile.open(fileobj=plain, mode="w") as tar:
+        for i in range(4):
+            data = bytes([i]) * 3000
+            info = _info(f"f{i}.bin")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    raw = plain.getvalue()
+    if how == "cut after a member":  # its first member and no end-of-archive block
+        raw = raw[: 512 + 3072]
+    elif how == "a garbled header":
+        raw = raw[: 512 + 3072] + b"x" * 512 + raw[512 + 3072 + 512:]
+    packed = bytearray(gzip.compress(raw, mtime=0))
+    if how == "a wrong CRC":
+        packed[-6] ^= 0xFF  # the gzip trailer: CRC32, then the length
+    path = tmp_path / "a.tar.gz"
+    path.write_bytes(bytes(packed))
+    return path
+
+
+@pytest.mark.parametrize("how, problem", [
+    ("cut after a member", "does not end with tar's end-of-archive block after its member 'f0.bin'"),
+    ("a garbled header", "does not end with tar's end-of-archive block after its member 'f0.bin'"),
+    ("a wrong CRC", r"is not a readable tar archive \(BadGzipFile: CRC check failed"),
+])
+def test_damage_that_tarfile_lets_through_is_a_data_error_before_writing(tmp_path, how, problem):
+    """tarfile reads a tar cut at a member boundary as a shorter one, skips a garbled header
+    after the first, and never reaches the gzip trailer: each would extract without a word."""
+    archive = _damaged(tmp_path, how)
+    with tarfile.open(archive) as tar:
+        assert len(tar.getmembers()) == (4 if how == "a wrong CRC" else 1)  # tarfile: no error
+    with pytest.raises(DataError, match=rf"extract_tar: .*a\.tar\.gz {problem}"):
+        extract_tar(archive, tmp_path / "out")
+    assert list((tmp_path / "out").iterdir()) == []
+    assert len(extract_tar(_damaged(tmp_path, "none"), tmp_path / "out")) == 4

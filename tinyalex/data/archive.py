@@ -69,13 +69,32 @@ def _check_clashes(members: list[tarfile.TarInfo], destinations: list[Path], arc
                                  f"{problem}; each file must have a path of its own")
 
 
+def _check_complete(tar: tarfile.TarFile, archive) -> None:
+    """After ``getmembers``: the archive ends with tar's end-of-archive block and, compressed,
+    with an intact stream. ``tarfile`` says nothing where the block is missing or garbled (a
+    tar cut short at a member boundary reads as a shorter archive) and stops reading before a
+    gzip/bz2/xz trailer, whose CRC would then go unchecked: the block is read again (its
+    position: ``tar.offset``) and the stream to its end, where the decompressor checks it."""
+    cut = tar.fileobj.tell() != tar.offset + tarfile.BLOCKSIZE  # no whole block read there
+    if not cut:
+        tar.fileobj.seek(tar.offset)
+        cut = tar.fileobj.read(tarfile.BLOCKSIZE) != tarfile.NUL * tarfile.BLOCKSIZE
+    if cut:
+        raise DataError(f"extract_tar: {archive} does not end with tar's end-of-archive block "
+                        f"after its member {tar.members[-1].name if tar.members else None!r}: "
+                        "it is cut short or damaged")
+    while tar.fileobj.read(1 << 20):
+        pass
+
+
 def extract_tar(archive, target) -> list[Path]:
     """Extract the tar (plain, gzip, bz2 or xz) ``archive`` into the folder ``target``.
 
     Every member is checked before anything is written; one absolute path, ``..`` component,
     link or special file, two members with one path, or a member inside a file member raises
-    ``UnsafeArchiveError`` and nothing is extracted. Returns the paths of the regular files
-    written.
+    ``UnsafeArchiveError`` and nothing is extracted. So does a damaged archive (``DataError``):
+    truncated, without its end-of-archive block, or whose gzip/bz2/xz checksum fails. Returns
+    the paths of the regular files written.
     """
     target = Path(target).resolve()
     target.mkdir(parents=True, exist_ok=True)
@@ -83,6 +102,7 @@ def extract_tar(archive, target) -> list[Path]:
     try:
         with tarfile.open(archive, "r:*") as tar:
             members = tar.getmembers()
+            _check_complete(tar, archive)
             destinations = [_member_path(m, archive, target) for m in members]
             _check_clashes(members, destinations, archive)
             for member, destination in zip(members, destinations):
