@@ -438,6 +438,22 @@ def test_dataset_description_names_what_the_run_uses():
     assert data.describe(test=False) == "Tiny, 4 of its 10 training images (1x4x4)"
 
 
+def test_subsets_draw_the_test_images_apart_from_the_training_images():
+    """Runs on 30 or 60 training images (same seed) are validated on the same 10 test images."""
+    images = np.arange(100, dtype=np.uint8).reshape(100, 1, 1, 1)
+    data = loader.Dataset("Tiny", images, np.zeros(100, np.int64), images, np.zeros(100, np.int64),
+                          classes=("a",))
+    picks = [data.subset(n, 10, seed=3) for n in (None, 30, 60)]
+    assert all(np.array_equal(p.test_images, picks[0].test_images) for p in picks)
+    expected = np.sort(np.random.default_rng(3).choice(100, 30, replace=False))
+    assert np.array_equal(picks[1].train_images.ravel(), expected)  # the training draw as before
+    assert not np.array_equal(data.subset(30, 10, seed=4).test_images, picks[0].test_images)
+    for bad in (0, 101, 2.5, True, "10"):
+        with pytest.raises(ValueError, match=rf"Dataset.subset: Tiny has 100 train images; cannot "
+                                             rf"take a subset of {bad!r}"):
+            data.subset(bad)
+
+
 # --------------------------------------------------------------------------------------------
 # gradcheck
 

@@ -16,6 +16,7 @@ from tqdm import tqdm
 
 from .data import (CIFAR10_CLASSES, FASHION_MNIST_CLASSES, ImageFolder, load_cifar10,
                    load_fashion_mnist, transforms)
+from .functional import _checks
 
 __all__ = ["DATASETS", "Dataset", "load_dataset"]
 
@@ -44,15 +45,17 @@ class Dataset:
 
     def subset(self, train=None, test=None, seed: int = 0) -> "Dataset":
         """``train`` training and ``test`` test images drawn at random (seeded, without
-        replacement, kept in their original order); ``None`` or ``"all"``: all of them."""
-        rng = np.random.default_rng(seed)
+        replacement, kept in their original order); ``None`` or ``"all"``: all of them. The
+        two draws have generators of their own, so runs with other training subsets are
+        validated on the same test images."""
         parts = {}
-        for split, n in (("train", train), ("test", test)):
+        for split, n, rng in (("train", train, np.random.default_rng(seed)),
+                              ("test", test, np.random.default_rng([seed, 1]))):
             n = None if n == "all" else n
             images, labels = getattr(self, f"{split}_images"), getattr(self, f"{split}_labels")
-            if n is not None and not 1 <= n <= len(images):
-                raise ValueError(f"{self.name} has {len(images):,} {split} images; cannot take "
-                                 f"a subset of {n:,} (use 1..{len(images):,})")
+            if n is not None and not (_checks.is_int(n) and 1 <= n <= len(images)):
+                raise ValueError(f"Dataset.subset: {self.name} has {len(images):,} {split} images; "
+                                 f"cannot take a subset of {n!r} (use 1..{len(images):,} or 'all')")
             pick = np.sort(rng.choice(len(images), n, replace=False)) if n is not None else slice(None)
             parts.update({f"{split}_images": images[pick], f"{split}_labels": labels[pick]})
         return dataclasses.replace(self, **parts, full_size=self.full_size or len(self.train_images))
