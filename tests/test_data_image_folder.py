@@ -1,5 +1,7 @@
 """ImageFolder: one folder per class, JPEG and PNG through Pillow, and what it skips."""
 
+import os
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -92,6 +94,16 @@ def test_symlinks_inside_root_followed_outside_skipped(tmp_path, rng):
     assert sorted((p.name, reason.split(",")[0]) for p, reason in data.skipped) == [
         ("b", f"a symbolic link to {outside.parent.resolve()}"),
         ("leak.png", f"a symbolic link to {outside.resolve()}")]
+
+
+def test_a_fifo_named_like_an_image_is_skipped(tmp_path, rng):
+    """Opening it would wait forever for a writer."""
+    _save(tmp_path / "a" / "real.png", rng.integers(0, 256, (2, 2, 3), dtype=np.uint8))
+    os.mkfifo(tmp_path / "a" / "pipe.png")
+    with pytest.warns(UserWarning, match="skipped 1 entries"):
+        data = ImageFolder(tmp_path)
+    assert [p.name for p, _ in data.samples] == ["real.png"]
+    assert data.skipped == [(tmp_path / "a" / "pipe.png", "not a regular file (a FIFO, socket or device)")]
 
 
 def test_undecodable_image_names_the_file(tmp_path, rng):

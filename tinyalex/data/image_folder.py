@@ -99,6 +99,8 @@ class ImageFolder:
                 self.skipped.append((path, "a folder inside a class folder"))
             elif path.suffix.lower() not in EXTENSIONS:
                 self.skipped.append((path, f"not a {'/'.join(EXTENSIONS)} file"))
+            elif not path.is_file():  # a FIFO would block the reader forever
+                self.skipped.append((path, "not a regular file (a FIFO, socket or device)"))
             else:
                 images.append(path)
         return images
