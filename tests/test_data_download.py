@@ -2,6 +2,7 @@
 
 import gzip
 import hashlib
+import http.client
 import io
 import tarfile
 
@@ -64,6 +65,37 @@ def test_interrupted_download_keeps_the_old_file(tmp_path, served, monkeypatch):
         download_file(url, target, progress=False, **published)
     assert target.read_bytes() == b"old"
     assert [p.name for p in target.parent.iterdir()] == ["payload.bin"]
+
+
+class _BrokenResponse:
+    """An HTTP response with a nonsense Content-Length that breaks off after one chunk."""
+
+    headers = {"Content-Length": "12 bytes"}
+
+    def __init__(self):
+        self.chunks = [b"partial"]
+
+    def read(self, size):
+        if self.chunks:
+            return self.chunks.pop()
+        raise http.client.IncompleteRead(b"", 5)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def test_a_download_that_breaks_off_is_an_os_error_and_leaves_nothing(tmp_path, monkeypatch):
+    """http.client's IncompleteRead is not an OSError: callers that catch network failures
+    (load_cifar10's advice on what to download) would miss it."""
+    monkeypatch.setattr(download_module.urllib.request, "urlopen", lambda url, timeout: _BrokenResponse())
+    target = tmp_path / "data" / "payload.bin"
+    with pytest.raises(OSError, match=r"download_file: the download of http://example/x broke off "
+                                      r"\(IncompleteRead"):
+        download_file("http://example/x", target, progress=False)
+    assert list(target.parent.iterdir()) == []
 
 
 def test_bad_files_raise_data_error():

@@ -13,6 +13,7 @@ one a user downloaded by hand.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import tempfile
 import urllib.request
@@ -84,13 +85,17 @@ def download_file(url: str, path, *, size: int | None = None, md5: str | None = 
     try:
         digests = _Digests()
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
-            total = response.headers.get("Content-Length")
-            with tqdm(total=int(total) if total else None, unit="B", unit_scale=True,
+            total = response.headers.get("Content-Length", "")
+            with tqdm(total=int(total) if total.isdigit() else None, unit="B", unit_scale=True,
                       unit_divisor=1024, desc=path.name, disable=not progress) as bar:
-                while chunk := response.read(_CHUNK):
-                    out.write(chunk)
-                    digests.update(chunk)
-                    bar.update(len(chunk))
+                try:
+                    while chunk := response.read(_CHUNK):
+                        out.write(chunk)
+                        digests.update(chunk)
+                        bar.update(len(chunk))
+                except http.client.HTTPException as error:  # IncompleteRead: not an OSError
+                    raise OSError(f"download_file: the download of {url} broke off "
+                                  f"({type(error).__name__}: {error})") from None
         digests.check(f"the download of {url}", size, md5, sha256)
         os.replace(partial, path)
     except BaseException:  # Ctrl-C too: never leave a partial file behind
