@@ -1,4 +1,4 @@
-"""Error rates as the paper reports them (§6): top-1 and top-5.
+"""Error rates as the paper defines them (§2) and reports them (§6): top-1 and top-5.
 
 "The top-5 error rate is the fraction of test images for which the correct label is not among
 the five labels considered most probable by the model." Top-1 is the same with one label.

@@ -23,7 +23,7 @@ POOL_SIZE = 3
 POOL_STRIDE = 2
 
 # §4.1 Data augmentation: random 224x224 patches of the 256x256 images and their horizontal
-# reflections; PCA colour noise with alpha_i ~ N(0, 0.1).
+# reflections; PCA colour noise with alpha_i ~ N(0, 0.1^2) (standard deviation 0.1).
 CROP_SIZE = 224
 PCA_STD = 0.1
 

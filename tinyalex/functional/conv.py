@@ -42,8 +42,9 @@ Two implementations, with the same results up to rounding:
   every launch).
 
 Speed and memory. The column matrix is big: KH*KW copies of the input (92 MB for the Figure-1
-net's second convolution at batch 128, 224 MB for AlexNet's conv2 at batch 32), so where it
-lives matters more than how it is computed:
+net's second convolution at batch 128, 224 MB for AlexNet's conv2 at batch 32, where im2col or
+gather computes it; the rows algorithm's KW copies are a fifth of that), so where it lives
+matters more than how it is computed:
 
 * without a workspace (the default), the forward pass keeps ``cols`` (or the rows algorithm's
   width copies) in its cache for the backward pass: no work is done twice, but every layer
@@ -260,7 +261,7 @@ def _add_bias(y, b, out):
 class _ConvCache(typing.NamedTuple):
     x: object
     w: object
-    saved: object  # im2col's cols, or rows's width copies; None: rebuilt in the workspace
+    saved: object  # im2col's or gather's cols, or rows's width copies; None: rebuilt in the workspace
     geometry: tuple  # sh, sw, ph, pw, oh, ow
     groups: int
     algorithm: str
@@ -332,7 +333,7 @@ def conv2d_backward(dout, cache, input_grad: bool = True):
     xp = get_array_module(dout, w)
     db = _bias_gradient(dout, 1)
     cols = saved if saved is not None else _im2col(x, kh, kw, *geometry, workspace)
-    # dw_g = sum over images of cols[g, :, n] @ dout[n, g]^T: a product per image, read from the
+    # dw_g^T = sum over images of cols[g, :, n] @ dout[n, g]^T: a product per image, read from the
     # NCHW dout as it is, then summed (measured alone: 0.77x the time of transposing dout for
     # one long product); computed as (cols @ dout^T)^T since OpenBLAS does better with the
     # C/G*KH*KW rows, not the F/G kernels, as the rows of the product (see linear_forward).

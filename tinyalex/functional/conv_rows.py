@@ -1,6 +1,6 @@
 """The "rows" convolution: a stride-1 convolution with fewer copies and fatter matrix products
-than im2col (the algorithm ``conv2d_forward`` picks for the Figure-1 net's conv2 and conv3 and
-AlexNet's conv2 to conv5; ``conv.py`` has the definitions and the readable version).
+than im2col (the algorithm ``conv2d_forward`` picks on the CPU for the Figure-1 net's conv2 and
+conv3 and AlexNet's conv2 to conv5; ``conv.py`` has the definitions and the readable version).
 
 im2col copies every pixel ``KH*KW`` times. This copies it only ``KW`` times, once per kernel
 column ``j`` (a "width-only" im2col of the ``OH + KH - 1`` rows ``y`` of the padded input):
@@ -20,9 +20,9 @@ The padding rows of ``xpad`` are zeros and add nothing: they are neither copied 
 so ``rows`` is the number of input rows (H for the usual padding) and each kernel row adds to
 the output rows that fall on one.
 
-Why faster: the copies are ``KW`` instead of ``KH*KW`` times the input, and the product's inner
-dimensions are ``KH*F`` and ``C*KW`` (160 and 160 for a 5x5 layer with 32 channels and kernels)
-instead of ``F`` and ``C*KH*KW`` (32 and 800): OpenBLAS runs such a product about twice as fast
+Why faster: the copies are ``KW`` instead of ``KH*KW`` times the input, and the product's matrix
+of kernels is ``KH*F x C*KW`` (160 x 160 for a 5x5 layer with 32 channels and kernels) instead
+of ``F x C*KH*KW`` (32 x 800): OpenBLAS runs such a product about twice as fast
 per operation. It computes some products it does not use (kernel row ``i`` at the ``|i - ph|``
 input rows nearest the border: 8% for the Figure-1 net's conv2, 17% for its conv3 on 7x7 maps),
 and ``Y`` is ``KH*F / (C*KW)`` times the size of ``xw``, so a first layer with 3 input channels

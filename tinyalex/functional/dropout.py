@@ -33,8 +33,9 @@ def dropout_mask(shape, p: float, rng, xp=numpy):
     on ``xp`` (a host mask is copied to the GPU if ``xp`` is cupy).
 
     The uniform draws are float32 (half the bytes of float64), multiples of 2^-24: that grid
-    rounds ``p`` by at most 6e-8, which matters only where ``p`` or ``1 - p`` is that small
-    (``p`` within 6e-8 of 1 would keep no unit at all); there they are float64.
+    moves the keep probability by at most 6e-8, which matters only where ``p`` or ``1 - p`` is
+    not much larger (``p`` within 6e-8 of 1 would keep no unit at all); below 2^-14 (6e-5) the
+    draws are float64.
     """
     tiny = 2.0 ** -14  # below it the float32 grid's rounding exceeds 1/1024 of p (or of 1 - p)
     dtype = numpy.float64 if 0 < p < tiny or 1 - p < tiny else numpy.float32

@@ -29,7 +29,8 @@ so padding costs no extra pass over the data.
 
 Memory: since ``b[i] / d[i] = a[i] * d[i]^(-beta-1)``, the forward pass keeps ``a``,
 ``d^-beta`` and ``-2*alpha*beta * d^(-beta-1)`` for the backward pass, and not its output (which
-the next layer consumes and frees): one array less per layer than keeping ``b`` and ``d``.
+the next layer consumes and frees): one array less per layer than keeping ``b``, ``d`` and
+``d^-beta``.
 
 On a GPU (CuPy arrays, float32 or float64) each pass is one CUDA kernel (``cuda_kernels``)
 that computes the same formulas element by element, each thread summing its own window.
