@@ -138,6 +138,11 @@ def test_checkpoint_truncated_corrupt_or_odd_files(tmp_path):
         checkpoint.load_checkpoint(tmp_path / "garbage.npz")
 
 
+def test_checkpoint_metadata_alone(tmp_path):
+    path = checkpoint.save_checkpoint(tmp_path / "c.npz", {"w": np.ones(3)}, {"epoch": 4})
+    assert checkpoint.load_checkpoint(path, meta_only=True) == ({}, {"epoch": 4})
+
+
 def test_checkpoint_files_get_the_usual_permissions(tmp_path):
     """Not mkstemp's 0600: a checkpoint is as readable as any file the process writes."""
     mask = os.umask(0o027)

@@ -59,8 +59,9 @@ def _umask() -> int:
     return mask
 
 
-def load_checkpoint(path) -> tuple[dict, dict]:
-    """Read a checkpoint written by ``save_checkpoint``: returns ``(arrays, meta)``."""
+def load_checkpoint(path, meta_only: bool = False) -> tuple[dict, dict]:
+    """Read a checkpoint written by ``save_checkpoint``: returns ``(arrays, meta)``.
+    ``meta_only``: read the metadata alone (``arrays`` is then empty), not AlexNet's 0.5 GB."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"load_checkpoint: no checkpoint at {path}")
@@ -71,7 +72,8 @@ def load_checkpoint(path) -> tuple[dict, dict]:
                          f"archive: it starts with {start!r})")
     try:
         with numpy.load(path, allow_pickle=False) as data:
-            arrays = {name: data[name] for name in data.files}
+            arrays = {name: data[name] for name in data.files
+                      if not meta_only or name == META_KEY}
         if META_KEY not in arrays:
             raise ValueError(f"no {META_KEY!r} entry")
         meta = json.loads(arrays.pop(META_KEY).tobytes().decode())

@@ -23,7 +23,7 @@ def topk_error(scores, labels, k: int = 1) -> float:
     The scores must not be NaN or ``+inf``: nothing is strictly higher than NaN, and a row of
     equal infinities ties with its label, so the logits of a diverged model would count as hits
     and the model would look perfect. A ``ValueError`` says so instead. ``-inf`` is allowed: it is
-    the log of a probability that rounded to 0 (``evaluate`` scores ten-crop averages so).
+    the log of a probability that rounded to 0.
     """
     if getattr(scores, "ndim", None) != 2:
         raise ValueError(f"topk_error: scores must be (N, num_classes), got shape {getattr(scores, 'shape', None)}")

@@ -129,7 +129,7 @@ def _check_no_later_run(path, last: Path, done: int) -> None:
     if not last.is_file() or last.resolve() == Path(path).resolve():
         return
     try:
-        later = load_checkpoint(last)[1].get("epoch")
+        later = load_checkpoint(last, meta_only=True)[1].get("epoch")
     except ValueError:  # not a checkpoint: nothing of a run to lose
         return
     if isinstance(later, int) and later > done:

@@ -22,8 +22,8 @@ the output rows that fall on one.
 
 Why faster: the copies are ``KW`` instead of ``KH*KW`` times the input, and the product's matrix
 of kernels is ``KH*F x C*KW`` (160 x 160 for a 5x5 layer with 32 channels and kernels) instead
-of ``F x C*KH*KW`` (32 x 800): OpenBLAS runs such a product about twice as fast
-per operation. It computes some products it does not use (kernel row ``i`` at the ``|i - ph|``
+of ``F x C*KH*KW`` (32 x 800): OpenBLAS runs such a product about twice as fast per operation.
+It computes some products it does not use (kernel row ``i`` at the ``|i - ph|``
 input rows nearest the border: 8% for the Figure-1 net's conv2, 17% for its conv3 on 7x7 maps),
 and ``Y`` is ``KH*F / (C*KW)`` times the size of ``xw``, so a first layer with 3 input channels
 is better off with im2col.

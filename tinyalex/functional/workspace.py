@@ -4,9 +4,8 @@ A large new array is expensive before a single number is written into it: the op
 hands its pages over one fault at a time (about 10 ms per 100 MB on a laptop), which is as long
 as a float32 matrix product of the same size takes. im2col's column matrix (92 MB for the
 Figure-1 net's second convolution at batch 128; the CPU's rows algorithm copies 18 MB there)
-would pay that twice per training step. A
-``Workspace`` keeps one buffer per name (and dtype and device), grown to the largest request,
-and hands out views of it instead.
+would pay that twice per training step. A ``Workspace`` keeps one buffer per name (and dtype
+and device), grown to the largest request, and hands out views of it instead.
 
 The ops stay pure functions of their arguments:
 
