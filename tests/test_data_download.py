@@ -4,6 +4,7 @@ import gzip
 import hashlib
 import http.client
 import io
+import os
 import tarfile
 
 import pytest
@@ -32,6 +33,17 @@ def test_download_verifies_and_renames(tmp_path, served):
     assert target.read_bytes() == PAYLOAD
     assert [p.name for p in target.parent.iterdir()] == ["payload.bin"]  # no temporary left
     verify_file(target, **published)
+
+
+def test_downloads_get_the_usual_permissions(tmp_path, served):
+    """Not mkstemp's 0600: a downloaded dataset is as readable as any file the process writes."""
+    url, published = served
+    mask = os.umask(0o027)
+    try:
+        target = download_file(url, tmp_path / "payload.bin", progress=False, **published)
+    finally:
+        os.umask(mask)
+    assert target.stat().st_mode & 0o777 == 0o640
 
 
 @pytest.mark.parametrize("wrong", ["size", "md5", "sha256"])

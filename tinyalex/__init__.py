@@ -3,6 +3,7 @@
 Modules, from the bottom up (a lower one never imports a higher one):
 
 * ``tinyalex.backend``     NumPy/CuPy, devices, explicit transfers (§3.2)
+* ``tinyalex.atomic``      atomic file writes (checkpoints, downloads)
 * ``tinyalex.paper``       the paper's constants, each with its section
 * ``tinyalex.functional``  pure forward/backward pairs, one file per paper concept
 * ``tinyalex.gradcheck``   centred finite differences and relative errors

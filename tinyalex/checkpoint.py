@@ -6,21 +6,20 @@ settings). The JSON travels inside the ``.npz`` as a ``uint8`` array under the k
 ``__meta__``, so loading needs ``allow_pickle=False`` only: a checkpoint from someone else
 cannot run code on your machine.
 
-Writing goes to a temporary file in the same folder, is flushed to disk, then renamed over the
-target (``os.replace`` is atomic on POSIX and Windows): a crash mid-write leaves the previous
-checkpoint intact, never a half-written one.
+Writing is atomic (``atomic.atomic_write``): a temporary file in the same folder, flushed to
+disk, then renamed over the target, so a crash mid-write leaves the previous checkpoint intact,
+never a half-written one.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy
 
+from .atomic import atomic_write
 from .backend import to_numpy
 
 META_KEY = "__meta__"
@@ -37,26 +36,9 @@ def save_checkpoint(path, arrays: dict, meta: dict | None = None) -> Path:
         if a.dtype == object:
             raise ValueError(f"save_checkpoint: array {name!r} has dtype object, which needs pickle")
     payload[META_KEY] = numpy.frombuffer(json.dumps(meta or {}).encode(), dtype=numpy.uint8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 -> what open() would have made
-        with os.fdopen(fd, "wb") as f:
-            numpy.savez(f, **payload)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as f:
+        numpy.savez(f, **payload)
     return path
-
-
-def _umask() -> int:
-    """The process's umask (reading it means setting it, so it is set back at once)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
 
 
 def load_checkpoint(path, meta_only: bool = False) -> tuple[dict, dict]:

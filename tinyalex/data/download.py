@@ -2,9 +2,9 @@
 
 ``download_file(url, path, ...)`` streams ``url`` into a temporary file *in the same folder* as
 ``path`` (with a tqdm progress bar), hashes the bytes as they arrive, checks the size and the
-digests, and only then renames the temporary file to ``path`` (``os.replace``, atomic on one
-file system). If anything goes wrong (no network, a wrong checksum, Ctrl-C) the temporary file
-is deleted, so a partial or corrupt download can never be mistaken for a good one later.
+digests, and only then renames the temporary file to ``path`` (``atomic.atomic_write``). If
+anything goes wrong (no network, a wrong checksum, Ctrl-C) the temporary file is deleted, so a
+partial or corrupt download can never be mistaken for a good one later.
 
 ``verify_file(path, ...)`` applies the same checks to a file that is already on disk, for example
 one a user downloaded by hand.
@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import hashlib
 import http.client
-import os
-import tempfile
 import urllib.request
 from pathlib import Path
 
 from tqdm import tqdm
 
+from ..atomic import atomic_write
 from .errors import DataError
 
 __all__ = ["ChecksumError", "download_file", "verify_file"]
@@ -80,25 +79,19 @@ def download_file(url: str, path, *, size: int | None = None, md5: str | None = 
     ``file://`` included (the tests use that).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        digests = _Digests()
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
-            total = response.headers.get("Content-Length", "")
-            with tqdm(total=int(total) if total.isdigit() else None, unit="B", unit_scale=True,
-                      unit_divisor=1024, desc=path.name, disable=not progress) as bar:
-                try:
-                    while chunk := response.read(_CHUNK):
-                        out.write(chunk)
-                        digests.update(chunk)
-                        bar.update(len(chunk))
-                except http.client.HTTPException as error:  # IncompleteRead: not an OSError
-                    raise OSError(f"download_file: the download of {url} broke off "
-                                  f"({type(error).__name__}: {error})") from None
+    digests = _Digests()
+    with atomic_write(path, suffix=".part") as out, \
+            urllib.request.urlopen(url, timeout=timeout) as response:
+        total = response.headers.get("Content-Length", "")
+        with tqdm(total=int(total) if total.isdigit() else None, unit="B", unit_scale=True,
+                  unit_divisor=1024, desc=path.name, disable=not progress) as bar:
+            try:
+                while chunk := response.read(_CHUNK):
+                    out.write(chunk)
+                    digests.update(chunk)
+                    bar.update(len(chunk))
+            except http.client.HTTPException as error:  # IncompleteRead: not an OSError
+                raise OSError(f"download_file: the download of {url} broke off "
+                              f"({type(error).__name__}: {error})") from None
         digests.check(f"the download of {url}", size, md5, sha256)
-        os.replace(partial, path)
-    except BaseException:  # Ctrl-C too: never leave a partial file behind
-        Path(partial).unlink(missing_ok=True)
-        raise
     return path

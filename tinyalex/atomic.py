@@ -1,0 +1,47 @@
+"""Atomic file writes: a file is either the complete new version or the old one, never half.
+
+``atomic_write(path)`` hands out a temporary file *in the same folder* as ``path``; when the
+``with`` block ends normally the bytes are flushed to disk and the file is renamed over ``path``
+(``os.replace``, atomic on POSIX and Windows, within one file system). If the block raises
+(a wrong checksum, a full disk, Ctrl-C) the temporary file is deleted and ``path`` is untouched.
+Checkpoints and downloads are written this way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+__all__ = ["atomic_write"]
+
+
+@contextlib.contextmanager
+def atomic_write(path, suffix: str = ".tmp"):
+    """Yield a binary file object whose bytes become ``path`` when the block ends normally.
+
+    The temporary file is the hidden ``.<name>.<random><suffix>`` next to ``path`` (its folder
+    is created if needed), and it gets the permissions ``open()`` would have given (0666 less
+    the umask), not ``mkstemp``'s 0600.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    try:
+        os.chmod(tmp, 0o666 & ~_umask())
+        with os.fdopen(fd, "wb") as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:  # Ctrl-C too: never leave a partial file behind
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _umask() -> int:
+    """The process's umask (reading it means setting it, so it is set back at once)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
