@@ -202,6 +202,42 @@ def test_refuses_clashing_members_before_writing_anything(tmp_path, names, probl
     assert list(target.iterdir()) == []
 
 
+EXISTING = {  # what the target holds, the members, and what the error says
+    "folder member on a file": ("top", ["top/"], "'top' needs a folder where .* has the file top"),
+    "member inside a file": ("top", ["top/a.bin"], "'top/a.bin' needs a folder where .* has the file top"),
+    "file member on a folder": ("top/a.bin/", ["top/a.bin"], "'top/a.bin' would replace a folder"),
+}
+
+
+@pytest.mark.parametrize("existing, names, problem", EXISTING.values(), ids=EXISTING.keys())
+def test_refuses_members_that_clash_with_the_target_before_writing_anything(tmp_path, existing,
+                                                                            names, problem):
+    target = tmp_path / "out"
+    (target / existing).parent.mkdir(parents=True, exist_ok=True)
+    if existing.endswith("/"):
+        (target / existing).mkdir()
+    else:
+        (target / existing).write_bytes(b"mine")
+    before = sorted(p.relative_to(target) for p in target.rglob("*"))
+    members = [(_info("first.bin"), b"x")]
+    members += [(_info(n, tarfile.DIRTYPE), None) if n.endswith("/") else (_info(n), b"x") for n in names]
+    with pytest.raises(UnsafeArchiveError, match=f"member {problem}; move it out of the way"):
+        extract_tar(_tar(tmp_path / "a.tar.gz", members), target)
+    assert sorted(p.relative_to(target) for p in target.rglob("*")) == before
+
+
+def test_files_already_in_the_target_are_overwritten(tmp_path):
+    target = tmp_path / "out"
+    (target / "top").mkdir(parents=True)
+    (target / "top" / "a.bin").write_bytes(b"old")
+    (target / "mine.txt").write_bytes(b"kept")
+    extract_tar(_tar(tmp_path / "a.tar.gz", [(_info("top", tarfile.DIRTYPE), None),
+                                                    (_info("top/a.bin"), b"new")]),
+                target)
+    assert (target / "top" / "a.bin").read_bytes() == b"new"
+    assert (target / "mine.txt").read_bytes() == b"kept"
+
+
 def test_a_folder_may_be_listed_twice(tmp_path):
     archive = _tar(tmp_path / "a.tar.gz", [(_info("top", tarfile.DIRTYPE), None),
                                           (_info("top/a.bin"), b"alpha"),

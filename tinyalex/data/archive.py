@@ -3,10 +3,12 @@
 A tar member can be named ``/etc/passwd`` or ``../../.bashrc``, or be a symbolic link, a hard
 link or a device node; ``tarfile.extractall`` on an untrusted archive would happily write any of
 them. Two members can also clash: a second ``a`` silently overwrites the first, and a member
-``a/b`` after a file ``a`` fails half-way through. ``extract_tar`` first checks *every* member,
-and how they fit together, and refuses the whole archive if one fails, so nothing is written
-from a bad archive. Then it writes the bytes of regular files itself, to paths it has checked,
-and creates folders; it never sets owners, permissions or times from the archive.
+``a/b`` after a file ``a`` fails half-way through (so does a member that needs a folder where
+the target already has a file). ``extract_tar`` first checks *every* member, how they fit
+together and with what the target holds, and refuses the whole archive if one fails, so
+nothing is written from a bad archive. Then it writes the bytes of regular files itself, to
+paths it has checked, and creates folders; it never sets owners, permissions or times from the
+archive.
 """
 
 from __future__ import annotations
@@ -69,6 +71,24 @@ def _check_clashes(members: list[tarfile.TarInfo], destinations: list[Path], arc
                                  f"{problem}; each file must have a path of its own")
 
 
+def _check_existing(members: list[tarfile.TarInfo], destinations: list[Path], target: Path,
+                    archive) -> None:
+    """Refuse a member that cannot replace what the target folder already holds at its path: a
+    folder where a file member goes, or anything but a folder where a folder member or a
+    member's parent folder goes (``mkdir`` would fail half-way through the extraction)."""
+    for member, destination in zip(members, destinations):
+        in_the_way = [p for p in (destination, *destination.parents) if target in p.parents
+                      and p.exists() and not p.is_dir()]
+        if member.isfile() and destination.is_dir():
+            problem = "would replace a folder"
+        elif in_the_way and not (member.isfile() and in_the_way == [destination]):
+            problem = f"needs a folder where {target} has the file {in_the_way[-1].relative_to(target)}"
+        else:
+            continue
+        raise UnsafeArchiveError(f"extract_tar: refusing {archive}: member {member.name!r} "
+                                 f"{problem}; move it out of the way first")
+
+
 def _check_complete(tar: tarfile.TarFile, archive) -> None:
     """After ``getmembers``: the archive ends with tar's end-of-archive block and, compressed,
     with an intact stream. ``tarfile`` says nothing where the block is missing or garbled (a
@@ -91,8 +111,10 @@ def extract_tar(archive, target) -> list[Path]:
     """Extract the tar (plain, gzip, bz2 or xz) ``archive`` into the folder ``target``.
 
     Every member is checked before anything is written; one absolute path, ``..`` component,
-    link or special file, two members with one path, or a member inside a file member raises
-    ``UnsafeArchiveError`` and nothing is extracted. So does a damaged archive (``DataError``):
+    link or special file, two members with one path, a member inside a file member, or one
+    that clashes with what ``target`` already holds (a file where a folder goes, or a folder
+    where a file goes) raises ``UnsafeArchiveError`` and nothing is extracted; files already
+    there with a member's path are overwritten. So does a damaged archive (``DataError``):
     truncated, without its end-of-archive block, or whose gzip/bz2/xz checksum fails. Returns
     the paths of the regular files written.
     """
@@ -105,6 +127,7 @@ def extract_tar(archive, target) -> list[Path]:
             _check_complete(tar, archive)
             destinations = [_member_path(m, archive, target) for m in members]
             _check_clashes(members, destinations, archive)
+            _check_existing(members, destinations, target, archive)
             for member, destination in zip(members, destinations):
                 if member.isdir():
                     destination.mkdir(parents=True, exist_ok=True)
