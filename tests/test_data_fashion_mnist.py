@@ -140,6 +140,20 @@ def test_not_found_lists_where_it_looked(tmp_path, rng, monkeypatch):
         load_fashion_mnist(tmp_path / "absent")  # a given root is the only place looked in
 
 
+def test_an_incomplete_folder_is_reported_not_passed_over(tmp_path, rng, monkeypatch):
+    local, system = tmp_path / "local", tmp_path / "system"
+    _fake_fashion(local, rng)
+    _fake_fashion(system, rng)
+    (local / "train-images-idx3-ubyte.gz").unlink()
+    monkeypatch.setattr(fashion_mnist, "SEARCH_PATH", (local, system))
+    with pytest.raises(FileNotFoundError, match=r"local: no train-images-idx3-ubyte \(\.gz or "
+                                                r"plain\) \(it has the others, so the search stopped"):
+        find_fashion_mnist()
+    for path in local.iterdir():
+        path.unlink()
+    assert find_fashion_mnist()["train-images-idx3-ubyte"] == system / "train-images-idx3-ubyte.gz"
+
+
 def test_wrong_contents(tmp_path, rng):
     _fake_fashion(tmp_path / "a", rng)
     _write(tmp_path / "a" / "train-images-idx3-ubyte.gz", _idx(np.zeros((5, 28, 27), np.uint8), 8), True)

@@ -40,7 +40,8 @@ def find_fashion_mnist(root=None) -> dict[str, Path]:
 
     Looks in ``root`` only, when given; otherwise in ``data/fashion-mnist`` (relative to the
     working directory) and then ``/usr/share/datasets/fashion-mnist``. The first folder holding
-    all four files wins. Raises ``FileNotFoundError`` listing each folder and what it lacked.
+    all four files wins; a folder holding some of them ends the search (a copy put there by
+    hand and left incomplete is reported, not passed over). Raises ``FileNotFoundError`` listing each folder and what it lacked.
     """
     folders = (Path(root),) if root is not None else SEARCH_PATH
     report = []
@@ -51,6 +52,9 @@ def find_fashion_mnist(root=None) -> dict[str, Path]:
             return found
         report.append(f"    {folder.resolve()}: " + ("no such folder" if not folder.is_dir()
                                                      else f"no {', '.join(missing)} (.gz or plain)"))
+        if len(missing) < len(FILES):  # a copy half-made: not silently passed over for the next
+            report[-1] += " (it has the others, so the search stopped there: complete it or remove it)"
+            break
     raise FileNotFoundError(
         "load_fashion_mnist: Fashion-MNIST not found. Looked in\n" + "\n".join(report) + "\n"
         "Install it with `sudo apt-get install dataset-fashion-mnist` (Debian/Ubuntu), or put "
