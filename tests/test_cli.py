@@ -14,7 +14,7 @@ import warnings
 import numpy as np
 import pytest
 
-from tinyalex import loader, plots, recipe
+from tinyalex import loader, plots, recipe, train
 from tinyalex.__main__ import TRAIN_DEFAULTS, main
 from tinyalex.data import load_fashion_mnist
 from tinyalex.checkpoint import load_checkpoint, save_checkpoint
@@ -246,12 +246,20 @@ def train_args(out, *more):
 
 
 @pytest.mark.fashion_mnist
-def test_train_resumes_bit_for_bit_from_the_command_line(capsys, tmp_path):
+def test_train_resumes_bit_for_bit_from_the_command_line(capsys, tmp_path, monkeypatch):
     assert run(train_args(tmp_path / "whole", "--epochs", "2"), capsys)[0] == 0
     assert run(train_args(tmp_path / "cut", "--epochs", "1"), capsys)[0] == 0
+    reads = []  # the resumed checkpoint's arrays are read once (AlexNet's are 0.5 GB)
+
+    def counted(path, meta_only=False):
+        reads.append(meta_only)
+        return load_checkpoint(path, meta_only)
+
+    monkeypatch.setattr(train, "load_checkpoint", counted)
     code, out, _ = run(["train", "--resume", str(tmp_path / "cut" / "last.npz"), "--epochs", "2",
                         "--quiet"], capsys)
     assert code == 0 and "resumed from" in out and "after epoch 1" in out
+    assert reads == [True, False]
     whole, whole_meta = load_checkpoint(tmp_path / "whole" / "last.npz")
     cut, cut_meta = load_checkpoint(tmp_path / "cut" / "last.npz")
     assert sorted(whole) == sorted(cut) and cut_meta["epoch"] == 2

@@ -94,7 +94,7 @@ def resume_config(path, given: dict, keys, verbose: bool = True) -> dict:
     so changing, say, the learning rate is a ``ValueError``. The devices may change, not how
     many there are: ``device`` moves a one-device run, ``devices`` a two-tower one.
     """
-    _, meta = read_checkpoint(path, "train --resume")
+    _, meta = read_checkpoint(path, "train --resume", meta_only=True)
     saved = meta["settings"].get("config")
     if not isinstance(saved, dict):
         raise ValueError(f"train --resume: {path} was not written by `python -m tinyalex train`")
@@ -152,7 +152,8 @@ def run_training(config: dict, resume=None, log=print) -> list:
     log(f"train: {type(model).__name__} ({model.num_params:,} parameters, {side}x{side} inputs) "
         f"on {data.describe()}; the test images are the validation set")
     if resume is not None:
-        arrays, meta = read_checkpoint(resume, "train --resume")
+        checkpoint = read_checkpoint(resume, "train --resume")  # read once, used twice
+        arrays, meta = checkpoint
         preprocess = Preprocess.from_state(
             {k.removeprefix("preprocess."): v for k, v in arrays.items() if k.startswith("preprocess.")},
             meta["preprocess"])
@@ -174,7 +175,8 @@ def run_training(config: dict, resume=None, log=print) -> list:
                       augment=augment, ten_crop=config["ten_crop"], seed=config["seed"],
                       out=config["out"], settings={"config": config}, verbose=config["verbose"])
     if resume is not None:
-        trainer.load(resume)
+        trainer.load(resume, checkpoint)
+        del checkpoint, arrays  # the model has its own copies now
         done = trainer.epoch >= config["epochs"]
         left = f" of {config['epochs']}: nothing left to train" if done else ""
         log(f"train: resumed from {resume} after epoch {trainer.epoch}{left}")
