@@ -36,16 +36,16 @@ def split_runs(monkeypatch, thread_count):
     """``run(compute)``: ``compute()`` on one thread, then with every piece of work split over 3
     threads (however small); returns both results and checks that the second did use threads."""
     names = []
-    original = threads.split
+    original = threads._run  # what split and split_products call
 
-    def recording_split(n, work, like, size=None):
+    def recording_run(n, work, parts):
         def recorded(part):
             names.append(threading.current_thread().name)
             return work(part)
 
-        return original(n, recorded, like, size)
+        return original(n, recorded, parts)
 
-    monkeypatch.setattr(threads, "split", recording_split)
+    monkeypatch.setattr(threads, "_run", recording_run)
 
     def run(compute):
         thread_count(1)
@@ -204,6 +204,54 @@ def test_a_split_inside_a_part_runs_on_that_thread(thread_count):
 
     threads.split(2, outer, np.zeros(2))  # two parts, and only one thread in the pool
     assert len(seen) == 2 and all(outer == inner for outer, inner in seen)
+
+
+def _blas_threads():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    return [lib["num_threads"] for lib in threadpoolctl.threadpool_info() if lib["user_api"] == "blas"]
+
+
+def test_split_products_give_the_blas_one_thread_meanwhile(thread_count):
+    before = _blas_threads()
+    assert before, "threadpoolctl finds no BLAS"
+    thread_count(2)
+    a = np.random.default_rng(0).standard_normal((4, 60, 70))
+    out, during = np.empty((4, 60, 60)), []
+
+    def products(part):
+        during.append(_blas_threads())
+        np.matmul(a[part], a[part].transpose(0, 2, 1), out=out[part])
+
+    threads.split_products(4, products, out)
+    assert during == [[1] * len(before)] * 2 and _blas_threads() == before
+    np.testing.assert_array_equal(out, a @ a.transpose(0, 2, 1))
+
+    def fails(part):
+        raise ValueError("a part failed")
+
+    with pytest.raises(ValueError, match="a part failed"):
+        threads.split_products(4, fails, out)
+    assert _blas_threads() == before
+
+
+def test_overlapping_split_products_restore_the_blas_threads_once():
+    before = _blas_threads()
+    assert threads._blas_one_thread() and threads._blas_one_thread()
+    threads._blas_restore()
+    assert _blas_threads() == [1] * len(before)  # the other caller's parts still run
+    threads._blas_restore()
+    assert _blas_threads() == before
+
+
+def test_split_products_run_whole_where_the_blas_threads_cannot_be_set(thread_count, monkeypatch):
+    """E.g. Apple's Accelerate, which threadpoolctl does not know: parts each running products
+    on every core would get in each other's way."""
+    thread_count(2)
+    monkeypatch.setitem(threads._blas_state, "libraries", [])
+    names = []
+    threads.split_products(4, lambda part: names.append((threading.current_thread().name, part)),
+                           np.zeros(4))
+    assert names == [(threading.main_thread().name, slice(0, 4))]
 
 
 @pytest.mark.parametrize("bad", [0, -1, 1.5, "two", None])

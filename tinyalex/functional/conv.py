@@ -337,8 +337,12 @@ def conv2d_backward(dout, cache, input_grad: bool = True):
     # NCHW dout as it is, then summed (measured alone: 0.77x the time of transposing dout for
     # one long product); computed as (cols @ dout^T)^T since OpenBLAS does better with the
     # C/G*KH*KW rows, not the F/G kernels, as the rows of the product (see linear_forward).
-    per_image = xp.matmul(_per_image(cols, groups),
-                          dout.reshape(n, groups, f // groups, oh * ow).transpose(0, 1, 3, 2))
+    # Small products: each thread takes some images (threads.split_products).
+    columns = _per_image(cols, groups)
+    douts = dout.reshape(n, groups, f // groups, oh * ow).transpose(0, 1, 3, 2)
+    per_image = xp.empty((n, groups, rows, f // groups), dtype=dout.dtype)
+    threads.split_products(n, lambda part: xp.matmul(columns[part], douts[part],
+                                                     out=per_image[part]), per_image, cols.size)
     dw = xp.ascontiguousarray(per_image.sum(axis=0).transpose(0, 2, 1)).reshape(w.shape)
     if not input_grad:
         return None, dw, db
