@@ -113,9 +113,9 @@ def extract_tar(archive, target) -> list[Path]:
     Every member is checked before anything is written; one absolute path, ``..`` component,
     link or special file, two members with one path, a member inside a file member, or one
     that clashes with what ``target`` already holds (a file where a folder goes, or a folder
-    where a file goes) raises ``UnsafeArchiveError`` and nothing is extracted; files already
-    there with a member's path are overwritten. So does a damaged archive (``DataError``):
-    truncated, without its end-of-archive block, or whose gzip/bz2/xz checksum fails. Returns
+    where a file goes) raises ``UnsafeArchiveError`` and nothing is extracted. So does a damaged
+    archive (``DataError``): truncated, without its end-of-archive block, or whose gzip/bz2/xz
+    checksum fails. Files already in ``target`` with a member's path are overwritten. Returns
     the paths of the regular files written.
     """
     target = Path(target).resolve()
