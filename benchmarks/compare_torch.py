@@ -15,10 +15,11 @@ times are printed):
   the same random array on both sides (not ones, which would hide routing bugs). tinyalex's
   convolution, pooling and LRN get a ``Workspace``, as the layers pass one (``--no-workspace``
   times them without).
-* Threads: both libraries get ``--threads`` (2) threads (tinyalex: OpenBLAS's for its products
-  and its own for the element-wise work, ``tinyalex.threads``). The variables below are set *before*
-  numpy or torch is imported, because both read them once at load time. On a 2-core laptop the
-  two thread pools otherwise take turns spinning on the cores while the other library works:
+* Threads: both libraries get ``--threads`` (2) threads (tinyalex: OpenBLAS's for its products,
+  and its own for the element-wise work and the small products, ``tinyalex.threads``). The
+  variables below are set *before* numpy or torch is imported, because both read them once at
+  load time. On a 2-core laptop the two thread pools otherwise take turns spinning on the cores
+  while the other library works:
   ``OMP_WAIT_POLICY=PASSIVE`` makes PyTorch's OpenMP threads sleep as soon as a parallel region
   ends, and ``OPENBLAS_THREAD_TIMEOUT=16`` makes NumPy's OpenBLAS threads spin 2**16 cycles
   (about 25 us) before they sleep: the value is log2 of the spin in CPU cycles, clamped to 4..30,
@@ -85,7 +86,7 @@ def thread_environment(threads: int, openblas_timeout: int) -> dict:
         "OMP_NUM_THREADS": n,
         "OPENBLAS_NUM_THREADS": n,
         "MKL_NUM_THREADS": n,
-        "TINYALEX_THREADS": n,  # tinyalex's own, for its element-wise work (tinyalex.threads)
+        "TINYALEX_THREADS": n,  # tinyalex's own: element-wise work, small products (tinyalex.threads)
         "OPENBLAS_THREAD_TIMEOUT": str(openblas_timeout),
         "OMP_WAIT_POLICY": "PASSIVE",
     }

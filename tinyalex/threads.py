@@ -1,4 +1,4 @@
-"""Element-wise work on every core of the CPU (NumPy arrays only).
+"""Element-wise work, and small matrix products, on every core of the CPU (NumPy arrays only).
 
 NumPy's matrix products run on all the cores (OpenBLAS has threads of its own), but a ufunc, a
 copy or a slice assignment runs on one. That is about half of a training step of the Figure-1

@@ -130,8 +130,7 @@ def _logits(model, x):
     dtypes = {p.dtype for p in model.params.values()}
     if len(dtypes) == 1:
         x = x.astype(dtypes.pop(), copy=False)
-    with np.errstate(**_QUIET):
-        logits = model.forward(to_device(x, model.device))
+    logits = model.forward(to_device(x, model.device))  # (its callers silence NumPy's warnings)
     if not _finite(logits):
         raise Diverged("the network's outputs are not finite numbers")
     return logits

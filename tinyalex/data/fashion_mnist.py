@@ -41,7 +41,8 @@ def find_fashion_mnist(root=None) -> dict[str, Path]:
     Looks in ``root`` only, when given; otherwise in ``data/fashion-mnist`` (relative to the
     working directory) and then ``/usr/share/datasets/fashion-mnist``. The first folder holding
     all four files wins; a folder holding some of them ends the search (a copy put there by
-    hand and left incomplete is reported, not passed over). Raises ``FileNotFoundError`` listing each folder and what it lacked.
+    hand and left incomplete is reported, not passed over). Raises ``FileNotFoundError``
+    listing each folder and what it lacked.
     """
     folders = (Path(root),) if root is not None else SEARCH_PATH
     report = []

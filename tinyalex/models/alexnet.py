@@ -151,8 +151,8 @@ class AlexNet(Module):
     in [0, 1). ``weight_std``: 0.01 (§5) or ``"fan_in"``. ``seed``: an int >= 0, the initial
     weights (one generator per layer, tower 0 drawing first) and the dropout masks (one per
     dropout layer and tower). ``input_grad``: whether ``backward`` computes the gradient of the
-    images (see "Communication" in the module docstring). ``inplace``: the ReLUs overwrite their inputs and gradients (faster, as training
-    does; see ``layers.ReLU``).
+    images (see "Communication" in the module docstring). ``inplace``: the ReLUs overwrite
+    their inputs and gradients (faster, as training does; see ``layers.ReLU``).
 
     Parameter names: ``tower0.conv1.weight`` ... ``tower1.fc8.bias`` on two devices,
     ``conv1.weight`` ... ``fc8.bias`` on one. ``forward(x)`` takes ``x`` on ``model.device``

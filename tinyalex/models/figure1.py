@@ -75,12 +75,7 @@ class Figure1Net(Sequential):
             )
         in_channels = _checks.positive_int("Figure1Net", "in_channels", in_channels)
         num_classes = _checks.positive_int("Figure1Net", "num_classes", num_classes)
-        if not _checks.is_int(input_size) or input_size < MIN_INPUT_SIZE:
-            raise ValueError(
-                f"Figure1Net: input_size must be an int >= {MIN_INPUT_SIZE} (three 3/2 pools), "
-                f"got {input_size!r}"
-            )
-        input_size = int(input_size)
+        input_size = _checks.int_at_least("Figure1Net", "input_size", input_size, MIN_INPUT_SIZE)
         seed = _checks.int_at_least("Figure1Net", "seed", seed, 0)
         if not isinstance(lrn, (bool, numpy.bool_)):
             raise ValueError(f"Figure1Net: lrn must be True or False, got {lrn!r}")
