@@ -51,7 +51,8 @@ def test_wrong_checksum_leaves_nothing(tmp_path, served, wrong):
     url, published = served
     published[wrong] = published[wrong] + 1 if wrong == "size" else "0" * len(published[wrong])
     target = tmp_path / "data" / "payload.bin"
-    with pytest.raises(ChecksumError, match=f"{wrong}: expected {published[wrong]}, got"):
+    got = "the server announces" if wrong == "size" else "got"  # file:// sends a Content-Length
+    with pytest.raises(ChecksumError, match=f"{wrong}: expected {published[wrong]}, {got}"):
         download_file(url, target, progress=False, **published)
     assert list(target.parent.iterdir()) == []
 
@@ -79,18 +80,21 @@ def test_interrupted_download_keeps_the_old_file(tmp_path, served, monkeypatch):
     assert [p.name for p in target.parent.iterdir()] == ["payload.bin"]
 
 
-class _BrokenResponse:
-    """An HTTP response with a nonsense Content-Length that breaks off after one chunk."""
+class _Response:
+    """An HTTP response sending ``chunks`` under the header ``Content-Length: length``, then
+    ``end`` (an exception raised, or b"" for a connection simply closed)."""
 
-    headers = {"Content-Length": "12 bytes"}
-
-    def __init__(self):
-        self.chunks = [b"partial"]
+    def __init__(self, length, chunks, end=b""):
+        self.headers = {"Content-Length": length}
+        self.chunks, self.end, self.reads = list(chunks), end, 0
 
     def read(self, size):
+        self.reads += 1
         if self.chunks:
-            return self.chunks.pop()
-        raise http.client.IncompleteRead(b"", 5)
+            return self.chunks.pop(0)
+        if isinstance(self.end, Exception):
+            raise self.end
+        return self.end
 
     def __enter__(self):
         return self
@@ -102,12 +106,40 @@ class _BrokenResponse:
 def test_a_download_that_breaks_off_is_an_os_error_and_leaves_nothing(tmp_path, monkeypatch):
     """http.client's IncompleteRead is not an OSError: callers that catch network failures
     (load_cifar10's advice on what to download) would miss it."""
-    monkeypatch.setattr(download_module.urllib.request, "urlopen", lambda url, timeout: _BrokenResponse())
+    response = _Response("12 bytes", [b"partial"], http.client.IncompleteRead(b"", 5))  # nonsense length
+    monkeypatch.setattr(download_module.urllib.request, "urlopen", lambda url, timeout: response)
     target = tmp_path / "data" / "payload.bin"
     with pytest.raises(OSError, match=r"download_file: the download of http://example/x broke off "
                                       r"\(IncompleteRead"):
         download_file("http://example/x", target, progress=False)
     assert list(target.parent.iterdir()) == []
+
+
+def test_a_connection_closed_early_is_caught_without_a_size(tmp_path, monkeypatch):
+    """A server that closes the connection early ends the body without an error: the bytes
+    received are checked against its Content-Length even where the caller gives no size."""
+    response = _Response("1000000", [b"x" * 1000])
+    monkeypatch.setattr(download_module.urllib.request, "urlopen", lambda url, timeout: response)
+    target = tmp_path / "data" / "payload.bin"
+    with pytest.raises(OSError, match="broke off after 1000 of the 1000000 bytes the server announced"):
+        download_file("http://example/x", target, progress=False)
+    assert list(target.parent.iterdir()) == []
+
+
+def test_the_wrong_size_stops_the_download_early(tmp_path, monkeypatch):
+    """A server announcing another size than the published one is not read at all; one sending
+    more than the published size is stopped at the first chunk past it."""
+    announced = _Response("5000", [b"x" * 1000] * 5)
+    monkeypatch.setattr(download_module.urllib.request, "urlopen", lambda url, timeout: announced)
+    with pytest.raises(ChecksumError, match="size: expected 1000, the server announces 5000"):
+        download_file("http://example/x", tmp_path / "a.bin", size=1000, progress=False)
+    assert announced.reads == 0
+    unannounced = _Response("", [b"x" * 1000] * 50)
+    monkeypatch.setattr(download_module.urllib.request, "urlopen", lambda url, timeout: unannounced)
+    with pytest.raises(ChecksumError, match="size: expected 1000, got 2000"):
+        download_file("http://example/x", tmp_path / "b.bin", size=1000, progress=False)
+    assert unannounced.reads == 2
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_bad_files_raise_data_error():

@@ -74,24 +74,37 @@ def download_file(url: str, path, *, size: int | None = None, md5: str | None = 
 
     The bytes go to a hidden temporary file next to ``path``; after the last byte the size and
     digests are checked (``ChecksumError`` on a mismatch) and the file is renamed into place.
-    Network failures raise ``OSError`` (``urllib.error.URLError`` is one). On any failure the
+    With ``size`` given, a server that announces another size, or sends more, is stopped at
+    once. Network failures, and a body shorter than the server's ``Content-Length``, raise
+    ``OSError`` (``urllib.error.URLError`` is one). On any failure the
     temporary file is removed and ``path`` is left untouched. Any ``urllib`` URL works,
     ``file://`` included (the tests use that).
     """
     path = Path(path)
     digests = _Digests()
+    name = f"the download of {url}"
     with atomic_write(path, suffix=".part") as out, \
             urllib.request.urlopen(url, timeout=timeout) as response:
-        total = response.headers.get("Content-Length", "")
-        with tqdm(total=int(total) if total.isdigit() else None, unit="B", unit_scale=True,
-                  unit_divisor=1024, desc=path.name, disable=not progress) as bar:
+        header = response.headers.get("Content-Length", "")
+        announced = int(header) if header.isdigit() else None
+        if announced is not None and size is not None and announced != size:
+            raise ChecksumError(f"{name} is the wrong file (size: expected {size}, the server "
+                                f"announces {announced})")
+        with tqdm(total=announced, unit="B", unit_scale=True, unit_divisor=1024, desc=path.name,
+                  disable=not progress) as bar:
             try:
                 while chunk := response.read(_CHUNK):
                     out.write(chunk)
                     digests.update(chunk)
                     bar.update(len(chunk))
+                    if size is not None and digests.size > size:
+                        break  # already the wrong size: no need to fetch the rest
             except http.client.HTTPException as error:  # IncompleteRead: not an OSError
-                raise OSError(f"download_file: the download of {url} broke off "
+                raise OSError(f"download_file: {name} broke off "
                               f"({type(error).__name__}: {error})") from None
-        digests.check(f"the download of {url}", size, md5, sha256)
+        # A connection closed early ends the body without an error: only the count tells.
+        if announced is not None and digests.size < announced:
+            raise OSError(f"download_file: {name} broke off after {digests.size} of the "
+                          f"{announced} bytes the server announced")
+        digests.check(name, size, md5, sha256)
     return path
