@@ -1,10 +1,12 @@
 """Checksummed atomic downloads and safe tar extraction, offline (``file://`` URLs)."""
 
+import bz2
 import gzip
 import hashlib
 import http.client
 import io
 import os
+import random
 import tarfile
 
 import pytest
@@ -323,3 +325,49 @@ def test_damage_that_tarfile_lets_through_is_a_data_error_before_writing(tmp_pat
         extract_tar(archive, tmp_path / "out")
     assert list((tmp_path / "out").iterdir()) == []
     assert len(extract_tar(_damaged(tmp_path, "none"), tmp_path / "out")) == 4
+
+
+def test_refuses_names_longer_than_the_file_system_allows(tmp_path):
+    archive = _tar(tmp_path / "a.tar.gz", [(_info("top/a.bin"), b"alpha"), (_info("top/" + "x" * 300), b"x")])
+    with pytest.raises(UnsafeArchiveError, match="member 'top/x{300}' has a name longer than the file system allows"):
+        extract_tar(archive, tmp_path / "out")
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_refuses_files_bigger_than_max_size_or_the_free_space(tmp_path, monkeypatch):
+    """4 MB of zeros compress to a few kB: the sizes the members declare are what counts."""
+    archive = _tar(tmp_path / "a.tar.gz", [(_info("a.bin"), b"alpha"), (_info("zeros.bin"), bytes(4 << 20))])
+    assert archive.stat().st_size < 10_000
+    with pytest.raises(UnsafeArchiveError, match=f"files add up to {(4 << 20) + 5} bytes, more than max_size=1000000"):
+        extract_tar(archive, tmp_path / "out", max_size=1_000_000)
+    assert list((tmp_path / "out").iterdir()) == []
+
+    class Usage:
+        free = 1 << 20
+
+    monkeypatch.setattr("tinyalex.data.archive.shutil.disk_usage", lambda path: Usage)
+    with pytest.raises(OSError, match=f"holds {(4 << 20) + 5} bytes of files, and .*out has 1048576 bytes free"):
+        extract_tar(archive, tmp_path / "out")
+    assert list((tmp_path / "out").iterdir()) == []
+    (tmp_path / "out" / "zeros.bin").write_bytes(bytes(4 << 20))  # replaced: its space counts as free
+    assert len(extract_tar(archive, tmp_path / "out", max_size=(4 << 20) + 5)) == 2
+
+
+def test_a_damaged_bz2_stream_is_a_data_error_and_a_missing_archive_not_found(tmp_path):
+    """bz2 reports damage after its first 900 kB block as a plain OSError ("Invalid data
+    stream"): the damage here is in the second block (random bytes hardly compress)."""
+    plain = io.BytesIO()
+    with tarfile.open(fileobj=plain, mode="w") as tar:
+        data = random.Random(0).randbytes(1 << 20)
+        info = _info("a.bin")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    packed = bytearray(bz2.compress(plain.getvalue()))
+    packed[-1000] ^= 0xFF
+    archive = tmp_path / "a.tar.bz2"
+    archive.write_bytes(bytes(packed))
+    with pytest.raises(DataError, match=r"a\.tar\.bz2 is not a readable tar archive"):
+        extract_tar(archive, tmp_path / "out")
+    assert list((tmp_path / "out").iterdir()) == []
+    with pytest.raises(FileNotFoundError):
+        extract_tar(tmp_path / "missing.tar.gz", tmp_path / "out")

@@ -6,15 +6,18 @@ them. Two members can also clash: a second ``a`` silently overwrites the first, 
 ``a/b`` after a file ``a`` fails half-way through (so does a member that needs a folder where
 the target already has a file). ``extract_tar`` first checks *every* member, how they fit
 together and with what the target holds, and refuses the whole archive if one fails, so
-nothing is written from a bad archive. Then it writes the bytes of regular files itself, to
-paths it has checked, and creates folders; it never sets owners, permissions or times from the
-archive.
+nothing is written from a bad archive. Nor from one whose files would not fit on the disk
+(a few bytes of gzip can hold gigabytes of zeros): the sizes the members declare are added up
+first. Then it writes the bytes of regular files itself, to paths it has checked, and creates
+folders; it never sets owners, permissions or times from the archive.
 """
 
 from __future__ import annotations
 
+import errno
 import gzip
 import lzma
+import os
 import shutil
 import tarfile
 import zlib
@@ -42,6 +45,8 @@ def _member_path(member: tarfile.TarInfo, archive, target: Path) -> Path:
         problem = "is an absolute path"
     elif ".." in posix.parts:
         problem = "contains '..'"
+    elif too_long := [part for part in posix.parts if len(os.fsencode(part)) > _name_max(target)]:
+        problem = f"has a name longer than the file system allows ({too_long[0][:40]!r}...)"
     else:
         destination = (target / posix).resolve()
         if target in destination.parents or (destination == target and member.isdir()):
@@ -52,6 +57,14 @@ def _member_path(member: tarfile.TarInfo, archive, target: Path) -> Path:
         f"extract_tar: refusing {archive}: member {name!r} {problem}; only regular files and "
         "folders with relative paths inside the target are extracted"
     )
+
+
+def _name_max(target: Path) -> int:
+    """The longest file name, in bytes, the file system of ``target`` allows."""
+    try:
+        return os.pathconf(target, "PC_NAME_MAX")
+    except (AttributeError, OSError, ValueError):  # no pathconf (Windows), or no answer
+        return 255
 
 
 def _check_clashes(members: list[tarfile.TarInfo], destinations: list[Path], archive) -> None:
@@ -89,6 +102,23 @@ def _check_existing(members: list[tarfile.TarInfo], destinations: list[Path], ta
                                  f"{problem}; move it out of the way first")
 
 
+def _check_size(members: list[tarfile.TarInfo], destinations: list[Path], target: Path,
+                archive, max_size: int | None) -> None:
+    """Refuse an archive whose files add up to more than ``max_size`` bytes, or more than the
+    target's file system has free (counting the files they replace). The sizes are the ones the
+    members declare, which is what extraction writes: a sparse member is written in full, and a
+    small compressed archive can hold huge files of zeros."""
+    total = sum(m.size for m in members if m.isfile())
+    if max_size is not None and total > max_size:
+        raise UnsafeArchiveError(f"extract_tar: refusing {archive}: its files add up to {total} "
+                                 f"bytes, more than max_size={max_size}")
+    replaced = sum(d.stat().st_size for m, d in zip(members, destinations) if m.isfile() and d.is_file())
+    free = shutil.disk_usage(target).free + replaced
+    if total > free:
+        raise OSError(errno.ENOSPC, f"extract_tar: {archive} holds {total} bytes of files, and "
+                                    f"{target} has {free} bytes free")
+
+
 def _check_complete(tar: tarfile.TarFile, archive) -> None:
     """After ``getmembers``: the archive ends with tar's end-of-archive block and, compressed,
     with an intact stream. ``tarfile`` says nothing where the block is missing or garbled (a
@@ -107,27 +137,39 @@ def _check_complete(tar: tarfile.TarFile, archive) -> None:
         pass
 
 
-def extract_tar(archive, target) -> list[Path]:
+# Not a tar, or truncated or corrupted: tarfile's own errors, or its decompressors'.
+_UNREADABLE = (tarfile.TarError, EOFError, zlib.error, lzma.LZMAError, gzip.BadGzipFile)
+
+
+def extract_tar(archive, target, max_size: int | None = None) -> list[Path]:
     """Extract the tar (plain, gzip, bz2 or xz) ``archive`` into the folder ``target``.
 
     Every member is checked before anything is written; one absolute path, ``..`` component,
-    link or special file, two members with one path, a member inside a file member, or one
-    that clashes with what ``target`` already holds (a file where a folder goes, or a folder
-    where a file goes) raises ``UnsafeArchiveError`` and nothing is extracted. So does a damaged
-    archive (``DataError``): truncated, without its end-of-archive block, or whose gzip/bz2/xz
-    checksum fails. Files already in ``target`` with a member's path are overwritten. Returns
-    the paths of the regular files written.
+    over-long name, link or special file, two members with one path, a member inside a file
+    member, or one that clashes with what ``target`` already holds (a file where a folder goes,
+    or a folder where a file goes) raises ``UnsafeArchiveError`` and nothing is extracted. So
+    do files adding up to more than ``max_size`` bytes (if given), and a damaged archive
+    (``DataError``): truncated, without its end-of-archive block, or whose gzip/bz2/xz checksum
+    fails. Files that would not fit on the target's file system raise ``OSError`` (ENOSPC),
+    before anything is written too. Files already in ``target`` with a member's path are
+    overwritten. Returns the paths of the regular files written.
     """
     target = Path(target).resolve()
     target.mkdir(parents=True, exist_ok=True)
     written = []
-    try:
-        with tarfile.open(archive, "r:*") as tar:
+    with open(archive, "rb") as raw:  # a missing archive is a FileNotFoundError, not damage
+        try:
+            tar = tarfile.open(fileobj=raw, mode="r:*")
             members = tar.getmembers()
             _check_complete(tar, archive)
+        except (*_UNREADABLE, OSError) as error:  # bz2 reports a damaged stream as an OSError
+            raise DataError(f"extract_tar: {archive} is not a readable tar archive "
+                            f"({type(error).__name__}: {error})") from None
+        with tar:
             destinations = [_member_path(m, archive, target) for m in members]
             _check_clashes(members, destinations, archive)
             _check_existing(members, destinations, target, archive)
+            _check_size(members, destinations, target, archive, max_size)
             for member, destination in zip(members, destinations):
                 if member.isdir():
                     destination.mkdir(parents=True, exist_ok=True)
@@ -136,8 +178,4 @@ def extract_tar(archive, target) -> list[Path]:
                 with tar.extractfile(member) as source, open(destination, "wb") as out:
                     shutil.copyfileobj(source, out)
                 written.append(destination)
-    # Not a tar, or truncated or corrupted (tarfile's own errors, or its decompressors').
-    except (tarfile.TarError, EOFError, zlib.error, lzma.LZMAError, gzip.BadGzipFile) as error:
-        raise DataError(f"extract_tar: {archive} is not a readable tar archive "
-                        f"({type(error).__name__}: {error})") from None
     return written
