@@ -96,6 +96,19 @@ def test_symlinks_inside_root_followed_outside_skipped(tmp_path, rng):
         ("leak.png", f"a symbolic link to {outside.resolve()}")]
 
 
+def test_broken_and_looping_symlinks_are_skipped(tmp_path, rng):
+    """Path.resolve raises on a loop of links; a link to nothing is no FIFO."""
+    _save(tmp_path / "a" / "real.png", rng.integers(0, 256, (2, 2, 3), dtype=np.uint8))
+    (tmp_path / "a" / "gone.png").symlink_to(tmp_path / "a" / "deleted.png")
+    (tmp_path / "a" / "loop.png").symlink_to("loop.png")
+    with pytest.warns(UserWarning, match="skipped 2 entries"):
+        data = ImageFolder(tmp_path)
+    assert [p.name for p, _ in data.samples] == ["real.png"]
+    assert data.skipped == [
+        (tmp_path / "a" / "gone.png", f"a symbolic link to {tmp_path / 'a' / 'deleted.png'}, which does not exist"),
+        (tmp_path / "a" / "loop.png", "a symbolic link in a loop of links")]
+
+
 def test_a_fifo_named_like_an_image_is_skipped(tmp_path, rng):
     """Opening it would wait forever for a writer."""
     _save(tmp_path / "a" / "real.png", rng.integers(0, 256, (2, 2, 3), dtype=np.uint8))

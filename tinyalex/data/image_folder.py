@@ -20,7 +20,7 @@ Rules, so that nothing happens behind a student's back:
 * Everything else is skipped and listed in ``skipped`` as ``(path, reason)``, with one warning
   when the folder is read: other files, files directly in ``root``, deeper folders, hidden
   entries (``.DS_Store``), sub-folders not in ``classes``, and symbolic links whose target is
-  outside ``root``. Links that stay inside ``root`` are followed.
+  outside ``root``, missing, or a loop of links. Links that stay inside ``root`` are followed.
 * A file with an image name that Pillow cannot decode, or that Pillow refuses as a
   decompression bomb (over twice ``PIL.Image.MAX_IMAGE_PIXELS``), raises ``DataError`` (a
   ``ValueError``) naming it, when it is read.
@@ -84,13 +84,23 @@ class ImageFolder:
         for path in sorted(folder.iterdir()):
             if path.name.startswith("."):
                 self.skipped.append((path, "hidden"))
-            elif path.is_symlink() and self.root not in path.resolve().parents:
-                self.skipped.append((path, f"a symbolic link to {path.resolve()}, outside the root"))
+            elif path.is_symlink() and (problem := self._link_problem(path)):
+                self.skipped.append((path, problem))
             elif folder == self.root and not path.is_dir():
                 self.skipped.append((path, "a file that is not in a class folder"))
             else:
                 kept.append(path)
         return kept
+
+    def _link_problem(self, link: Path) -> str | None:
+        """Why the symbolic link ``link`` is skipped, or None where it is followed."""
+        try:
+            target = link.resolve(strict=True)
+        except FileNotFoundError:
+            return f"a symbolic link to {Path(link.parent, link.readlink())}, which does not exist"
+        except (OSError, RuntimeError):  # a loop: RuntimeError before Python 3.13
+            return "a symbolic link in a loop of links"
+        return None if self.root in target.parents else f"a symbolic link to {target}, outside the root"
 
     def _images(self, folder: Path) -> list[Path]:
         images = []
