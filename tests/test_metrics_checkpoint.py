@@ -1,6 +1,7 @@
 """Top-k error rates and atomic, pickle-free checkpoints."""
 
 import os
+import zipfile
 
 import numpy as np
 import pytest
@@ -91,12 +92,20 @@ def test_checkpoint_write_failure_keeps_the_old_file(tmp_path, monkeypatch):
     def explode(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(np, "savez", explode)
+    monkeypatch.setattr(np.lib.format, "write_array", explode)
     with pytest.raises(OSError, match="disk full"):
         checkpoint.save_checkpoint(path, {"w": np.zeros(3)}, {"epoch": 2})
     arrays, meta = checkpoint.load_checkpoint(path)
     assert meta == {"epoch": 1} and arrays["w"].tolist() == [1, 1, 1]
     assert os.listdir(tmp_path) == ["ckpt.npz"]
+
+
+def test_checkpoint_arrays_may_have_any_name(tmp_path):
+    """numpy.savez would take these two for its own keyword arguments."""
+    arrays = {"file": np.ones(2), "allow_pickle": np.zeros(3), "args": np.arange(4)}
+    path = checkpoint.save_checkpoint(tmp_path / "c.npz", arrays)
+    loaded, _ = checkpoint.load_checkpoint(path)
+    assert {name: a.tolist() for name, a in loaded.items()} == {name: a.tolist() for name, a in arrays.items()}
 
 
 def test_checkpoint_refuses_pickled_content(tmp_path):
@@ -125,11 +134,14 @@ def test_checkpoint_truncated_corrupt_or_odd_files(tmp_path):
     np.save(tmp_path / "single.npy", np.ones(2))
     np.savez(tmp_path / "list.npz", __meta__=np.frombuffer(b"[1, 2]", np.uint8))
     np.savez(tmp_path / "json.npz", __meta__=np.frombuffer(b"{not json", np.uint8))
+    checkpoint.save_checkpoint(tmp_path / "meta.npz", {})
+    with zipfile.ZipFile(tmp_path / "meta.npz", "a") as archive:  # numpy.load gives its bytes
+        archive.writestr("weights", b"not an array")
     files = {"truncated.npz": content[: len(content) // 2], "corrupt.npz": bytes(corrupt),
              "empty.npz": b"", "garbage.npz": b"garbage\n"}
     for name, data in files.items():
         (tmp_path / name).write_bytes(data)
-    for name in (*files, "single.npy", "list.npz", "json.npz"):
+    for name in (*files, "single.npy", "list.npz", "json.npz", "meta.npz"):
         with pytest.raises(ValueError, match=f"load_checkpoint: .*{name} is not a tinyalex checkpoint") as error:
             checkpoint.load_checkpoint(tmp_path / name)
         assert "allow_pickle" not in str(error.value)  # numpy's advice to load it unsafely
@@ -151,3 +163,13 @@ def test_checkpoint_files_get_the_usual_permissions(tmp_path):
     finally:
         os.umask(mask)
     assert path.stat().st_mode & 0o777 == 0o640
+
+
+def test_checkpoint_written_through_a_symbolic_link(tmp_path):
+    """As open() does: last.npz -> epoch-3.npz stays a link, and its target gets the bytes."""
+    target = checkpoint.save_checkpoint(tmp_path / "epoch-3.npz", {"w": np.ones(2)})
+    (tmp_path / "last.npz").symlink_to("epoch-3.npz")
+    checkpoint.save_checkpoint(tmp_path / "last.npz", {"w": np.zeros(2)})
+    assert (tmp_path / "last.npz").is_symlink()
+    assert checkpoint.load_checkpoint(target)[0]["w"].tolist() == [0, 0]
+    assert sorted(os.listdir(tmp_path)) == ["epoch-3.npz", "last.npz"]

@@ -23,9 +23,10 @@ def atomic_write(path, suffix: str = ".tmp"):
 
     The temporary file is the hidden ``.<name>.<random><suffix>`` next to ``path`` (its folder
     is created if needed), and it gets the permissions ``open()`` would have given (0666 less
-    the umask), not ``mkstemp``'s 0600.
+    the umask), not ``mkstemp``'s 0600. A symbolic link at ``path`` is followed, as ``open()``
+    does: its target gets the new bytes and the link stays a link.
     """
-    path = Path(path)
+    path = Path(os.path.realpath(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     try:

@@ -36,8 +36,12 @@ def save_checkpoint(path, arrays: dict, meta: dict | None = None) -> Path:
         if a.dtype == object:
             raise ValueError(f"save_checkpoint: array {name!r} has dtype object, which needs pickle")
     payload[META_KEY] = numpy.frombuffer(json.dumps(meta or {}).encode(), dtype=numpy.uint8)
-    with atomic_write(path) as f:
-        numpy.savez(f, **payload)
+    # What numpy.savez writes, without its keyword arguments: an array named "file" or
+    # "allow_pickle" would collide with them.
+    with atomic_write(path) as f, zipfile.ZipFile(f, "w", allowZip64=True) as archive:
+        for name, a in payload.items():
+            with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
+                numpy.lib.format.write_array(member, a, allow_pickle=False)
     return path
 
 
@@ -56,6 +60,8 @@ def load_checkpoint(path, meta_only: bool = False) -> tuple[dict, dict]:
         with numpy.load(path, allow_pickle=False) as data:
             arrays = {name: data[name] for name in data.files
                       if not meta_only or name == META_KEY}
+        if stray := [name for name, a in arrays.items() if not isinstance(a, numpy.ndarray)]:
+            raise ValueError(f"its entry {stray[0]!r} is not an .npy array")  # numpy gives bytes
         if META_KEY not in arrays:
             raise ValueError(f"no {META_KEY!r} entry")
         meta = json.loads(arrays.pop(META_KEY).tobytes().decode())
