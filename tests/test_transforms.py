@@ -53,6 +53,8 @@ def test_rescale_grey_and_other_sizes(rng):
     np.testing.assert_array_equal(T.rescale_and_center_crop(constant, size=50), np.full((3, 50, 50), 77))
     with pytest.raises(ValueError, match=r"rescale_and_center_crop: image must be uint8 \(C, H, W\).*float64 \(3, 4, 4\)"):
         T.rescale_and_center_crop(np.zeros((3, 4, 4)))
+    with pytest.raises(ValueError, match=r"rescale_and_center_crop: image has no pixels, shape \(3, 0, 10\)"):
+        T.rescale_and_center_crop(np.zeros((3, 0, 10), np.uint8))
 
 
 # --------------------------------------------------------------------------------------------

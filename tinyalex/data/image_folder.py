@@ -16,7 +16,9 @@ Rules, so that nothing happens behind a student's back:
   decoders, and converted to RGB (grey and palette images are expanded, alpha is dropped).
   16-bit PNGs keep the high byte of each value (65535 -> 255): Pillow does that itself for
   colour, and for 16-bit grey (its mode ``I;16``, ``I`` in older Pillow) so does tinyalex,
-  where Pillow's ``convert("RGB")`` would clip every value above 255 to white.
+  where Pillow's ``convert("RGB")`` would clip every value above 255 to white. A JPEG's EXIF
+  orientation tag is not applied (nor by torchvision): pixels come as they are stored, so a
+  photo a camera stored sideways is read sideways.
 * Everything else is skipped and listed in ``skipped`` as ``(path, reason)``, with one warning
   when the folder is read: other files, files directly in ``root``, deeper folders, hidden
   entries (``.DS_Store``), sub-folders not in ``classes``, and symbolic links whose target is

@@ -99,6 +99,8 @@ def rescale_and_center_crop(image, size: int = paper.IMAGE_SIZE, resample=Image.
                          f"{getattr(image, 'dtype', type(image).__name__)} {getattr(image, 'shape', '')}")
     size = _checks.positive_int(op, "size", size)
     c, h, w = image.shape
+    if min(h, w) == 0:
+        raise ValueError(f"{op}: image has no pixels, shape {image.shape}")
     scale = size / min(h, w)
     new_h, new_w = max(size, round(h * scale)), max(size, round(w * scale))
     pil = Image.fromarray(image[0] if c == 1 else image.transpose(1, 2, 0))
