@@ -27,6 +27,21 @@ def test_topk_error_matches_argsort(rng):
         assert metrics.topk_error(scores, labels, k) == pytest.approx(expected)
 
 
+def test_topk_error_breaks_ties_like_argmax(xp, rng):
+    """Among equal scores the lower class comes first (argmax, a stable argsort): a model whose
+    outputs are all equal is at chance, not perfect."""
+    labels = xp.asarray([0, 3, 5, 9])
+    assert metrics.topk_error(xp.zeros((4, 10)), labels, 1) == 0.75  # it predicts class 0
+    assert metrics.topk_error(xp.zeros((4, 10)), labels, 5) == 0.5  # classes 0..4
+    scores = rng.integers(0, 4, (300, 8)).astype(float)  # many ties
+    labels = rng.integers(0, 8, 300)
+    for k in (1, 3, 5):
+        top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+        expected = 1 - np.mean([labels[i] in top[i] for i in range(300)])
+        assert metrics.topk_error(xp.asarray(scores), xp.asarray(labels), k) == pytest.approx(expected)
+    assert metrics.topk_error(scores, labels, 1) == np.mean(scores.argmax(axis=1) != labels)
+
+
 @pytest.mark.parametrize(
     "scores, labels, k, message",
     [

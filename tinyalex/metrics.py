@@ -16,14 +16,15 @@ def topk_error(scores, labels, k: int = 1) -> float:
     scores: ``(N, K)`` (logits or probabilities: only their order matters); labels: ``(N,)``
     integers in ``0..K-1``; ``k``: an int in ``1..K`` (``k > K`` is refused: every label is among
     the top ``K``, so the error would be 0 whatever the scores; ``top1_top5`` asks for top-``K``
-    when there are fewer than 5 classes). A row is a hit when fewer than ``k`` classes score
-    strictly higher than its label (so a tie with the label counts for the model; with
-    real-valued scores ties are rare).
+    when there are fewer than 5 classes). A row is a hit when fewer than ``k`` classes come
+    before its label, in the order of ``argmax`` and of a stable ``argsort`` of ``-scores``:
+    higher scores first, and among equal scores the lower class index first. So a tie is broken
+    the way ``scores.argmax(axis=1)`` breaks it, and a model whose outputs are all equal scores
+    the chance level it has, not a perfect one.
 
-    The scores must not be NaN or ``+inf``: nothing is strictly higher than NaN, and a row of
-    equal infinities ties with its label, so the logits of a diverged model would count as hits
-    and the model would look perfect. A ``ValueError`` says so instead. ``-inf`` is allowed: it is
-    the log of a probability that rounded to 0.
+    The scores must not be NaN or ``+inf``: NaN has no place in the order, and ``+inf`` is the
+    logit of a diverged model; a ``ValueError`` says so rather than scoring it. ``-inf`` is
+    allowed: it is the log of a probability that rounded to 0.
     """
     if getattr(scores, "ndim", None) != 2:
         raise ValueError(f"topk_error: scores must be (N, num_classes), got shape {getattr(scores, 'shape', None)}")
@@ -50,8 +51,8 @@ def topk_error(scores, labels, k: int = 1) -> float:
             "(a diverged model?)"
         )
     label_scores = scores[xp.arange(n), labels][:, None]
-    higher = (scores > label_scores).sum(axis=1)
-    return float((higher >= k).mean())
+    ahead = (scores > label_scores) | ((scores == label_scores) & (xp.arange(num_classes) < labels[:, None]))
+    return float((ahead.sum(axis=1) >= k).mean())
 
 
 def top1_top5(scores, labels) -> tuple[float, float]:
