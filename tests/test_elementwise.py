@@ -201,6 +201,24 @@ def test_activations_refuse_a_wrong_out(xp, forward, backward):
             forward(x, out=np.empty((2, 3), dtype=np.float32))
 
 
+@pytest.mark.parametrize("forward, backward", [(F.relu_forward, F.relu_backward),
+                                               (F.tanh_forward, F.tanh_backward)])
+def test_activations_refuse_an_out_that_partly_overlaps_an_input(xp, forward, backward):
+    """Each thread's part would read what another's writes: x[::-1] came out wrong on two
+    threads and right on one. The same view of an input is in place, and fine."""
+    name = forward.__name__
+    x = xp.linspace(-1, 1, 1 << 16, dtype=xp.float32).reshape(256, 256)
+    for view in (x[::-1], x.T, x[:, ::-1]):
+        with pytest.raises(ValueError, match=rf"{name}: out overlaps x without being the same view of it"):
+            forward(x, out=view)
+    flat = x.reshape(-1)
+    out, cache = forward(flat[:-1])
+    with pytest.raises(ValueError, match="out overlaps dout without being the same view"):
+        backward(flat[1:], cache, out=flat[:-1])
+    expected = forward(x)[0]
+    np.testing.assert_array_equal(to_numpy(forward(x, out=x[:])[0]), to_numpy(expected))  # x[:]: in place
+
+
 def test_dropout_takes_an_int_seed_as_the_layer_does(xp, rng):
     """An int seed draws NumPy's generator seeded with it, as ``layers.Dropout`` does, so the
     mask is the same on every device."""

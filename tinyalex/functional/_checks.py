@@ -103,10 +103,14 @@ def dout_like(op: str, dout, out_shape: tuple, dtype) -> None:
         raise ValueError(f"{op}: dout must have dtype {dtype}, got {dout.dtype}")
 
 
-def result(op: str, name: str, out, like, shape=None):
+def result(op: str, name: str, out, like, shape=None, inputs: dict | None = None):
     """Where an op writes a result into an array it was handed (``out=``): ``out``, checked to
     have ``shape`` (default: ``like``'s), ``like``'s dtype and ``like``'s array module; or, if
-    ``out`` is None, a new such array."""
+    ``out`` is None, a new such array.
+
+    ``inputs`` (name -> array) are the arrays an element-wise op reads: ``out`` may be one of
+    them exactly (in place), but not overlap one otherwise (``x[::-1]``, ``x[1:]`` of a flat
+    array), since each thread's part would then read what another thread's part writes."""
     xp = get_array_module(like)
     if out is None:
         return xp.empty_like(like) if shape is None else xp.empty(shape, dtype=like.dtype)
@@ -118,4 +122,16 @@ def result(op: str, name: str, out, like, shape=None):
     same_shape(op, name, out, shape)
     if out.dtype != like.dtype:
         raise ValueError(f"{op}: {name} must have dtype {like.dtype}, got {out.dtype}")
+    for input_name, a in (inputs or {}).items():
+        if xp.may_share_memory(out, a) and not _same_view(out, a):
+            raise ValueError(f"{op}: {name} overlaps {input_name} without being the same view of "
+                             f"it; pass {input_name} itself to work in place, or another array")
     return out
+
+
+def _same_view(a, b) -> bool:
+    """``a`` and ``b`` see the same elements in the same order (NumPy or CuPy)."""
+    def start(x):
+        return x.data.ptr if hasattr(x.data, "ptr") else x.__array_interface__["data"][0]
+
+    return a.shape == b.shape and a.strides == b.strides and start(a) == start(b)

@@ -25,7 +25,7 @@ def relu_forward(x, out=None):
     """
     _checks.floating("relu_forward", ("x", x))
     xp = get_array_module(x)
-    out = _checks.result("relu_forward", "out", out, x)
+    out = _checks.result("relu_forward", "out", out, x, inputs={"x": x})
     threads.apply(lambda x, out: xp.maximum(x, 0, out=out), x, out)
     # The cache is the output, not x: out > 0 exactly where x > 0, and the output is kept anyway
     # by the next layer that needs its input (LRN, a convolution), so x can be freed.
@@ -40,7 +40,7 @@ def relu_backward(dout, cache, out=None):
     y = cache
     _checks.dout_like("relu_backward", dout, y.shape, y.dtype)
     xp = get_array_module(dout)
-    dx = _checks.result("relu_backward", "out", out, y)
+    dx = _checks.result("relu_backward", "out", out, y, inputs={"dout": dout, "the cached output": y})
     threads.apply(lambda dout, y, dx: xp.multiply(dout, y > 0, out=dx), dout, y, dx)
     return dx
 
@@ -50,7 +50,7 @@ def tanh_forward(x, out=None):
     ``out``: as for ``relu_forward``."""
     _checks.floating("tanh_forward", ("x", x))
     xp = get_array_module(x)
-    out = _checks.result("tanh_forward", "out", out, x)
+    out = _checks.result("tanh_forward", "out", out, x, inputs={"x": x})
     threads.apply(lambda x, out: xp.tanh(x, out=out), x, out)
     return out, out
 
@@ -61,7 +61,7 @@ def tanh_backward(dout, cache, out=None):
     y = cache
     _checks.dout_like("tanh_backward", dout, y.shape, y.dtype)
     xp = get_array_module(dout)
-    dx = _checks.result("tanh_backward", "out", out, y)
+    dx = _checks.result("tanh_backward", "out", out, y, inputs={"dout": dout, "the cached output": y})
     threads.apply(lambda dout, y, dx: _tanh_gradient(xp, dout, y, dx), dout, y, dx)
     return dx
 
