@@ -115,6 +115,12 @@ def test_output_size():
     assert F.conv_output_size(227, 11, 4, 0) == 55  # AlexNet conv1
     assert F.conv_output_size(224, 11, 4, 0) == 54  # the paper's stated 224 does not give 55
     assert F.conv_output_size(27, 5, 1, 2) == 27
+    for args, message in [((3, 5), "kernel 5 is larger than the padded size 3"),
+                          ((8, 3, 0), "stride must be a positive int, got 0"),
+                          ((8, 3, 1, -1), "pad must be an int >= 0, got -1"),
+                          ((8.0, 3), "size must be an int >= 0, got 8.0")]:
+        with pytest.raises(ValueError, match=f"conv_output_size: {message}"):
+            F.conv_output_size(*args)
 
 
 @pytest.mark.parametrize(
@@ -131,6 +137,8 @@ def test_output_size():
         ((2, 3, 8, 8), (4, 3, 3, 3), (4,), {"stride": -2}, "stride must be an int >= 1"),
         ((2, 3, 8, 8), (4, 3, 3, 3), (4,), {"pad": -1}, "pad must be an int >= 0"),
         ((2, 3, 8, 8), (4, 3, 3, 3), (4,), {"groups": 0}, "groups must be a positive int"),
+        ((2, 3, 8, 8), (0, 3, 3, 3), (0,), {}, "w must have at least one kernel of at least one channel, got shape (0, 3, 3, 3)"),
+        ((2, 0, 8, 8), (4, 0, 3, 3), (4,), {}, "w must have at least one kernel of at least one channel, got shape (4, 0, 3, 3)"),
     ],
 )
 def test_bad_input_names_op_and_shape(xp, x_shape, w_shape, b_shape, kwargs, message):

@@ -48,7 +48,10 @@ their backward passes use too. It never changes a result: an op never reads what
 call left in it, and nothing returned or cached is a view of it, so one workspace serves a whole
 network (one per device and thread). The models hand one to their layers
 (``Module.use_workspace``); for the convolution it trades a second copy of the input in the
-backward pass for memory (see "Speed and memory" in ``conv.py``).
+backward pass for memory (see "Speed and memory" in ``conv.py``). That copy is made from ``x``
+as it is then: as in every framework that keeps its inputs for the backward pass, an input
+must not change between an op's forward and backward passes (PyTorch raises an error; tinyalex
+does not check, and the weight gradient then depends on whether there is a workspace).
 """
 
 from .activations import relu_backward, relu_forward, tanh_backward, tanh_forward

@@ -77,7 +77,13 @@ from .workspace import Workspace, scratch
 
 
 def conv_output_size(size: int, kernel: int, stride: int = 1, pad: int = 0) -> int:
-    """``floor((size + 2*pad - kernel) / stride) + 1``: outputs along one spatial axis."""
+    """``floor((size + 2*pad - kernel) / stride) + 1``: outputs along one spatial axis, for a
+    window of ``kernel`` that fits in the padded ``size`` (else a ``ValueError``)."""
+    op = "conv_output_size"
+    size, pad = (_checks.int_at_least(op, name, v, 0) for name, v in (("size", size), ("pad", pad)))
+    kernel, stride = (_checks.positive_int(op, name, v) for name, v in (("kernel", kernel), ("stride", stride)))
+    if kernel > size + 2 * pad:
+        raise ValueError(f"{op}: kernel {kernel} is larger than the padded size {size + 2 * pad}")
     return (size + 2 * pad - kernel) // stride + 1
 
 
@@ -187,6 +193,9 @@ def _check_conv(op, x, w, b, stride, pad, groups):
     _checks.floating(op, ("x", x), ("w", w), ("b", b))
     groups = _checks.positive_int(op, "groups", groups)
     c, f, cg = x.shape[1], w.shape[0], w.shape[1]
+    if f == 0 or cg == 0:
+        raise ValueError(f"{op}: w must have at least one kernel of at least one channel, got "
+                         f"shape {tuple(w.shape)}")
     if c % groups or f % groups:
         raise ValueError(
             f"{op}: channels C={c} and kernels F={f} must both be divisible by groups={groups}"
