@@ -1,5 +1,8 @@
 """The fully-connected layer and the softmax cross-entropy objective."""
 
+import math
+import re
+
 import numpy as np
 import pytest
 
@@ -139,6 +142,8 @@ def test_loss_is_stable_for_huge_logits(xp):
     expected = (0.0 + (1.0 + np.log1p(np.exp(-1.0)))) / 2  # row 2: -log softmax = 1 + log(1+e^-1)
     assert loss == pytest.approx(expected, rel=1e-12)
     assert np.all(np.isfinite(to_numpy(dlogits)))
+    loss, _ = F.softmax_cross_entropy(xp.asarray([[50.0, -50.0]]), xp.asarray([0]))
+    assert loss == 0.0 and math.copysign(1, loss) == 1  # 0.0, not -0.0
 
 
 def test_loss_float32_and_accepts_uint8_labels(xp):
@@ -170,3 +175,17 @@ def test_loss_bad_input(xp, logits, labels, message):
 def test_loss_refuses_logits_that_are_not_an_array():
     with pytest.raises(TypeError, match="softmax_cross_entropy: logits must be a NumPy or CuPy array, got list"):
         F.softmax_cross_entropy([[0.0, 1.0]], np.array([0]))
+
+
+@pytest.mark.parametrize("op", [F.softmax, F.log_softmax])
+def test_softmax_checks_its_input(xp, op):
+    name = op.__name__
+    with pytest.raises(ValueError, match=f"{name}: logits must be a float32 or float64 array, got dtype int64"):
+        op(xp.asarray([[1, 2, 3]], dtype=xp.int64))
+    with pytest.raises(TypeError, match=f"{name}: logits must be a NumPy or CuPy array, got list"):
+        op([[1.0, 2.0]])
+    for shape in [(), (2, 0)]:
+        with pytest.raises(ValueError, match=rf"{name}: logits must have at least one entry on their last axis, got shape {re.escape(str(shape))}"):
+            op(xp.zeros(shape))
+    p = op(xp.asarray([[1.0, 2.0, 3.0]], dtype=xp.float32))
+    assert p.dtype == np.float32 and p.shape == (1, 3)

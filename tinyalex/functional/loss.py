@@ -17,15 +17,25 @@ from . import _checks
 
 
 def log_softmax(logits):
-    """``z - logsumexp(z)`` along the last axis, computed stably."""
+    """``z - logsumexp(z)`` along the last axis, computed stably. logits: float32 or float64,
+    at least 1-D with at least one entry on the last axis; the result has their shape and dtype."""
+    _check_scores("log_softmax", logits)
     xp = get_array_module(logits)
     shifted = logits - logits.max(axis=-1, keepdims=True)
     return shifted - xp.log(xp.exp(shifted).sum(axis=-1, keepdims=True))
 
 
 def softmax(logits):
-    """``exp(z) / sum(exp(z))`` along the last axis, computed stably."""
+    """``exp(z) / sum(exp(z))`` along the last axis, computed stably (as ``log_softmax``)."""
+    _check_scores("softmax", logits)
     return get_array_module(logits).exp(log_softmax(logits))
+
+
+def _check_scores(op: str, logits) -> None:
+    _checks.floating(op, ("logits", logits))
+    if logits.ndim == 0 or logits.shape[-1] == 0:
+        raise ValueError(f"{op}: logits must have at least one entry on their last axis, got "
+                         f"shape {tuple(logits.shape)}")
 
 
 def softmax_cross_entropy(logits, labels):
@@ -65,7 +75,7 @@ def softmax_cross_entropy(logits, labels):
     labels = xp.asarray(labels)
     logp = log_softmax(logits)
     rows = xp.arange(n)
-    loss = -float(logp[rows, labels].mean())
+    loss = 0.0 - float(logp[rows, labels].mean())  # 0.0 - 0.0 is 0.0; -(0.0) would be -0.0
     dlogits = xp.exp(logp)
     dlogits[rows, labels] -= 1
     dlogits /= n
