@@ -21,6 +21,17 @@ def test_channel_window_sum_matches_loop(xp, rng, n, channels):
                                rtol=1e-13, atol=1e-13)
 
 
+def test_channel_window_sum_checks_its_input(xp):
+    op = "channel_window_sum"
+    for n, message in [(2, "n must be odd"), (0, "n must be a positive int, got 0")]:
+        with pytest.raises(ValueError, match=f"{op}: {message}"):
+            F.channel_window_sum(xp.ones((1, 3, 2)), n)
+    with pytest.raises(ValueError, match=rf"{op}: x must be \(N, C, ...\), at least 2-D, got shape \(3,\)"):
+        F.channel_window_sum(xp.ones(3), 3)
+    with pytest.raises(ValueError, match=f"{op}: x must be a float32 or float64 array, got dtype int64"):
+        F.channel_window_sum(xp.ones((1, 3), dtype=xp.int64), 3)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("params", [dict(n=5, alpha=1e-4), dict(n=3, alpha=2.0, beta=0.5),
                                     dict(n=7, k=1.0, alpha=0.3)])

@@ -566,7 +566,7 @@ def test_repr_and_architecture_show_what_each_layer_computes():
     ({"n": -1}, "lrn: n must be a positive int, got -1"),
     ({"n": 4}, "lrn: n must be odd"),
     ({"beta": "x"}, "lrn: beta must be a real number, got 'x'"),
-    ({"k": 0}, "lrn: k must be > 0"),
+    ({"k": 0}, "lrn: k must be finite and > 0"),
 ])
 def test_lrn_checks_its_constants_when_built(kwargs, message):
     """As every other layer does: not at the first forward pass, and not into architecture()."""

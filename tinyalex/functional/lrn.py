@@ -38,6 +38,7 @@ that computes the same formulas element by element, each thread summing its own 
 
 from __future__ import annotations
 
+import math
 import typing
 
 from .. import paper, threads
@@ -71,7 +72,13 @@ def _window_sum(padded, n: int, out):
 
 
 def channel_window_sum(x, n: int):
-    """``out[:, i] = sum_{j=max(0, i-n//2)}^{min(C-1, i+n//2)} x[:, j]`` for x of shape (N, C, ...)."""
+    """``out[:, i] = sum_{j=max(0, i-n//2)}^{min(C-1, i+n//2)} x[:, j]`` for x of shape (N, C, ...)
+    (float32 or float64), ``n`` a positive odd int."""
+    op = "channel_window_sum"
+    _checks.floating(op, ("x", x))
+    if x.ndim < 2:
+        raise ValueError(f"{op}: x must be (N, C, ...), at least 2-D, got shape {tuple(x.shape)}")
+    _window_size(op, n)
     padded, middle = _padded(x.shape, n, None, "", x)
     middle[...] = x
     return _window_sum(padded, n, get_array_module(x).empty_like(x))
@@ -88,16 +95,21 @@ class _LRNCache(typing.NamedTuple):
 def lrn_constants(op: str, n, k, alpha, beta) -> tuple[int, float, float, float]:
     """``(n, k, alpha, beta)`` checked (``n`` a positive odd int, ``k > 0``, ``alpha`` and
     ``beta`` at least 0) and as an int and floats; a ``ValueError`` that ``op`` names if not."""
+    n = _window_size(op, n)
+    k, alpha, beta = (_checks.real(op, name, v) for name, v in (("k", k), ("alpha", alpha),
+                                                                  ("beta", beta)))
+    if not 0 < k < math.inf:
+        raise ValueError(f"{op}: k must be finite and > 0 (it keeps the denominator positive), got {k}")
+    if not (0 <= alpha < math.inf and 0 <= beta < math.inf):
+        raise ValueError(f"{op}: alpha and beta must be finite and >= 0, got alpha={alpha}, beta={beta}")
+    return n, k, alpha, beta
+
+
+def _window_size(op: str, n) -> int:
     n = _checks.positive_int(op, "n", n)
     if n % 2 == 0:
         raise ValueError(f"{op}: n must be odd (a window centred on each channel), got {n}")
-    k, alpha, beta = (_checks.real(op, name, v) for name, v in (("k", k), ("alpha", alpha),
-                                                                  ("beta", beta)))
-    if not k > 0:
-        raise ValueError(f"{op}: k must be > 0 (it keeps the denominator positive), got {k}")
-    if not alpha >= 0 or not beta >= 0:
-        raise ValueError(f"{op}: alpha and beta must be >= 0, got alpha={alpha}, beta={beta}")
-    return n, k, alpha, beta
+    return n
 
 
 def lrn_forward(x, n: int = paper.LRN_N, k: float = paper.LRN_K, alpha: float = paper.LRN_ALPHA,
