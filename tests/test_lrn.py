@@ -65,7 +65,7 @@ def test_float32(xp, rng):
         ({"n": 4}, "n must be odd"),
         ({"n": 0}, "n must be a positive int"),
         ({"k": 0.0}, "k must be finite and > 0"),
-        ({"k": float("inf")}, "k must be finite and > 0, got inf"),
+        ({"k": float("inf")}, "k must be finite and > 0 (it keeps the denominator positive), got inf"),
         ({"alpha": -1.0}, "alpha and beta must be finite and >= 0"),
         ({"alpha": float("nan")}, "alpha and beta must be finite and >= 0"),
         ({"alpha": float("inf")}, "alpha and beta must be finite and >= 0, got alpha=inf"),
