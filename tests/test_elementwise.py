@@ -156,6 +156,23 @@ def test_dropout_p_must_be_a_number(xp, p):
         F.dropout_forward(xp.ones(3), p)
 
 
+def test_dropout_checks_its_flags_and_seed(xp):
+    for name in ("train", "inverted"):
+        with pytest.raises(ValueError, match=f"dropout_forward: {name} must be True or False, got 'no'"):
+            F.dropout_forward(xp.ones(3), 0.5, **{name: "no"})
+    assert F.dropout_forward(xp.ones(3), 0.5, train=np.bool_(False))[0].tolist() == [0.5] * 3
+    with pytest.raises(ValueError, match="dropout_forward: an int seed must be >= 0, got -1"):
+        F.dropout_forward(xp.ones(3), 0.5, rng=-1)
+
+
+def test_dropout_of_a_0d_array_is_an_array(xp):
+    for train in (True, False):
+        out, cache = F.dropout_forward(xp.asarray(2.0), 0.5, train=train, rng=0)
+        dx = F.dropout_backward(xp.asarray(1.0), cache)
+        assert isinstance(out, xp.ndarray) and out.shape == () and isinstance(dx, xp.ndarray)
+        assert float(dx) * 2.0 == float(out)
+
+
 def test_activations_of_a_0d_array(xp):
     """"x: any shape" includes a single number (a 0-d array)."""
     for forward, backward, slope in [(F.relu_forward, F.relu_backward, 1.0),

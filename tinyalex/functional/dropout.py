@@ -48,6 +48,8 @@ def _generator(op: str, rng, xp):
     if rng is None:
         return xp.random.default_rng()
     if _checks.is_int(rng):
+        if rng < 0:
+            raise ValueError(f"{op}: an int seed must be >= 0, got {rng}")
         return numpy.random.default_rng(rng)
     if not callable(getattr(rng, "random", None)):
         raise TypeError(
@@ -72,6 +74,9 @@ def dropout_forward(x, p: float = paper.DROPOUT_P, train: bool = True, rng=None,
     p = _checks.real(op, "p", p)
     if not 0 <= p < 1:
         raise ValueError(f"{op}: p is the probability of dropping a unit, in [0, 1), got {p}")
+    for name, flag in (("train", train), ("inverted", inverted)):
+        if not isinstance(flag, (bool, numpy.bool_)):  # "no" would be true
+            raise ValueError(f"{op}: {name} must be True or False, got {flag!r}")
     xp = get_array_module(x)
     if train:
         mask = dropout_mask(x.shape, p, _generator(op, rng, xp), xp)
@@ -79,7 +84,8 @@ def dropout_forward(x, p: float = paper.DROPOUT_P, train: bool = True, rng=None,
     else:
         mask = None
         scale = 1.0 if inverted else 1.0 - p
-    out = x * mask if mask is not None else x.copy()
+    # out= keeps a 0-d x an array (x * mask would be a NumPy scalar)
+    out = xp.multiply(x, mask, out=xp.empty_like(x)) if mask is not None else x.copy()
     if scale != 1.0:
         out *= x.dtype.type(scale)
     return out, (mask, scale, x.shape, x.dtype)
@@ -89,7 +95,8 @@ def dropout_backward(dout, cache):
     """Gradient of ``dropout_forward``: ``dx = dout * mask * scale`` (no mask at test time)."""
     mask, scale, shape, dtype = cache
     _checks.dout_like("dropout_backward", dout, shape, dtype)
-    dx = dout * mask if mask is not None else dout.copy()
+    xp = get_array_module(dout)
+    dx = xp.multiply(dout, mask, out=xp.empty_like(dout)) if mask is not None else dout.copy()
     if scale != 1.0:
         dx *= dtype.type(scale)
     return dx
