@@ -246,6 +246,8 @@ def test_errors_name_the_layer():
         layer.forward(np.ones((1, 2, 7, 8)))
     with pytest.raises(ValueError, match=r"conv2: conv2d_forward: .*float64.*float32"):
         layer.forward(np.ones((1, 4, 7, 8), np.float32))
+    with pytest.raises(TypeError, match=r"conv2: conv2d_forward: x must be a NumPy or CuPy array, got list"):
+        layer.forward([[1.0]])
     with pytest.raises(RuntimeError, match="conv2: backward without a forward"):
         layer.backward(np.ones((1, 6, 4, 4)))
     out = layer.forward(np.ones((1, 4, 7, 8)))

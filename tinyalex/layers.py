@@ -347,8 +347,10 @@ class Layer(Module):
         with on_device(self.device):
             try:
                 return function(*args)
-            except ValueError as error:
+            except ValueError as error:  # the op's message, and which layer called it
                 raise ValueError(f"{self.name}: {error}") from error
+            except TypeError as error:
+                raise TypeError(f"{self.name}: {error}") from error
 
     def _param(self, key: str):
         return unwrap(self._params[key])
