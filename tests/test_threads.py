@@ -254,7 +254,7 @@ def test_split_products_run_whole_where_the_blas_threads_cannot_be_set(thread_co
     assert names == [(threading.main_thread().name, slice(0, 4))]
 
 
-@pytest.mark.parametrize("bad", [0, -1, 1.5, "two", None])
+@pytest.mark.parametrize("bad", [0, -1, 1.5, "two", "3", None])
 def test_bad_thread_counts(bad):
     with pytest.raises(ValueError, match="number of threads must be a positive integer"):
         threads.set_threads(bad)

@@ -64,7 +64,8 @@ def threads() -> int:
     """How many threads the ops split their work over."""
     global _count
     if _count is None:
-        _count = _positive("TINYALEX_THREADS", os.environ.get("TINYALEX_THREADS") or _cores())
+        text = os.environ.get("TINYALEX_THREADS", "").strip()
+        _count = _positive("TINYALEX_THREADS", int(text) if text.isdigit() else text or _cores())
     return _count
 
 
@@ -79,9 +80,7 @@ def set_threads(count: int) -> None:
 
 
 def _positive(name: str, value) -> int:
-    """``value`` (an int, or the digits of one) as a count of threads, or a ValueError."""
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value)
+    """``value`` (an int) as a count of threads, or a ValueError."""
     count = int(value) if isinstance(value, numbers.Integral) and not isinstance(value, bool) else 0
     if count < 1:
         raise ValueError(f"{name}: the number of threads must be a positive integer, got {value!r}")

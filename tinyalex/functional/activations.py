@@ -33,7 +33,8 @@ def relu_forward(x, out=None):
 
 
 def relu_backward(dout, cache, out=None):
-    """``dx = dout * [x > 0]`` (the subgradient at 0 is taken to be 0), from the output.
+    """``dx = dout * [x > 0]`` (the subgradient at 0 is taken to be 0), from the output. Where
+    ``x`` is NaN the output is NaN and ``dx`` is 0 (PyTorch passes ``dout`` through there).
 
     ``out``: the array to write ``dx`` into, e.g. ``dout`` itself (default: a new array).
     """
