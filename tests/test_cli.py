@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from tinyalex import loader, plots, recipe, train
+from tinyalex import __main__ as main_module
 from tinyalex.__main__ import TRAIN_DEFAULTS, main
 from tinyalex.data import load_fashion_mnist
 from tinyalex.checkpoint import load_checkpoint, save_checkpoint
@@ -107,6 +108,8 @@ def test_help_of_every_command(capsys, command, options):
     (["relu-vs-tanh", "--seed", "x"], "argument --seed: expected an integer >= 0, got 'x'"),
     (["gradcheck", "--tolerance", "nan"], "argument --tolerance: expected a positive number"),
     (["gradcheck", "--tolerance=-1e-6"], "argument --tolerance: expected a positive number"),
+    (["gradcheck", "--tolerance", "0"], "argument --tolerance: expected a positive number, got '0'"),
+    (["relu-vs-tanh", "--target", "1"], "argument --target: expected a fraction between 0 and 1"),
     (["bogus"], "invalid choice: 'bogus'"),
 ])
 def test_bad_arguments_give_one_line_and_exit_code_2(capsys, argv, message):
@@ -470,6 +473,11 @@ def test_gradcheck_passes_on_every_op(capsys):
     code, out, _ = run(["gradcheck"], capsys)
     assert code == 0 and "== conv2d" in out and "== lrn" in out
     assert out.strip().splitlines()[-1].startswith("largest relative error:") and "(ok:" in out
+
+
+def test_small_positive_numbers_are_positive():
+    """Any number above 0 is a learning rate or a tolerance (1e-13 was refused as not positive)."""
+    assert main_module.RATE("1e-13") == 1e-13 and main_module.FRACTION("1e-300") == 1e-300
 
 
 @pytest.mark.parametrize("bad", [math.nan, 1e-3])

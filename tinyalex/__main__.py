@@ -32,14 +32,16 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def _number(kind, minimum=None, below=None, what="a number"):
-    """An argparse type: ``kind(text)`` with ``minimum <= value (< below)``, else a clear error."""
+def _number(kind, minimum=None, below=None, what="a number", above=None):
+    """An argparse type: ``kind(text)`` with ``minimum <= value``, ``above < value`` and
+    ``value < below`` (those given), else a clear error."""
     def convert(text):
         try:
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
         if not math.isfinite(value) or (minimum is not None and value < minimum) or \
+                (above is not None and value <= above) or \
                 (below is not None and value >= below):  # float("inf") and float("nan") parse
             raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
         return value
@@ -48,9 +50,9 @@ def _number(kind, minimum=None, below=None, what="a number"):
 
 POSITIVE = _number(int, 1, what="an integer >= 1")
 COUNT = _number(int, 0, what="an integer >= 0")
-RATE = _number(float, 1e-12, what="a positive number")
+RATE = _number(float, above=0.0, what="a positive number")
 NON_NEGATIVE = _number(float, 0.0, what="a number >= 0")
-FRACTION = _number(float, 1e-12, 1.0, what="a fraction between 0 and 1, e.g. 0.25 for 25%")
+FRACTION = _number(float, above=0.0, below=1.0, what="a fraction between 0 and 1, e.g. 0.25 for 25%")
 MOMENTUM = _number(float, 0.0, 1.0, what="a number in [0, 1)")
 
 
