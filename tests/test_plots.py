@@ -41,6 +41,19 @@ def test_kernel_grid_and_neighbours(tmp_path, rng):
     assert Image.open(plots.save(fig, tmp_path / "n.png")).size[0] > 0
 
 
+def test_images_are_drawn_at_their_own_brightness():
+    """A white uint8 image is drawn white, not stretched to black; grey axes are not
+    normalised by matplotlib either; a constant kernel is mid-grey."""
+    white = np.full((1, 1, 4, 4), 255, np.uint8)
+    fig = plots.plot_neighbours(white, np.stack([white, white // 2], axis=1))
+    drawn = [ax.get_images()[0] for ax in fig.axes]
+    assert [float(im.get_array().mean()) for im in drawn] == [1.0, 1.0, 127 / 255]
+    assert all(im.get_clim() == (0, 1) for im in drawn)
+    fig = plots.plot_kernels(np.ones((1, 1, 3, 3)))
+    assert float(fig.axes[0].get_images()[0].get_array().mean()) == 0.5
+    plt.close("all")
+
+
 @pytest.mark.parametrize("draw, message", [
     (lambda: plots.plot_kernels(np.zeros((0, 3, 4, 4))),
      r"plot_kernels: weights must be \(F, C, KH, KW\) .* got shape \(0, 3, 4, 4\)"),
@@ -64,6 +77,7 @@ def test_kernel_grid_and_neighbours(tmp_path, rng):
      r"plot_curves: x must give at least 3 positions \(the longest series\), got shape \(2,\)"),
     (lambda: plots.plot_curves({"ReLU": [[0.6, 0.3]]}, ylabel="error", title="t"),
      r"plot_curves: series 'ReLU' must be a sequence of numbers \(or None\), got \[\[0.6, 0.3\]\]"),
+    (lambda: plots.plot_curves({}, ylabel="error", title="t"), "plot_curves: series is empty"),
     (lambda: plots.plot_curves({"a": ["x"]}, ylabel="error", title="t"),
      r"plot_curves: series 'a' must be a sequence of numbers \(or None\), got \['x'\]"),
 ])

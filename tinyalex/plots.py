@@ -24,6 +24,8 @@ def plot_curves(series: dict, *, xlabel: str = "epoch", ylabel: str, title: str,
     """One line per entry of ``series`` (label -> values per epoch), optionally a horizontal
     ``target`` line (Figure 1's 25% training error). ``percent`` shows fractions as percentages.
     """
+    if not series:
+        raise ValueError("plot_curves: series is empty: give at least one curve (label -> values)")
     scale = 100.0 if percent else 1.0
     curves = {}
     for label, values in series.items():
@@ -72,10 +74,15 @@ def _images(function: str, name: str, images, layout: str):
 
 
 def _to_hwc(image):
-    """``(C, H, W)`` -> ``(H, W, C)`` (or ``(H, W)`` for one channel), scaled to [0, 1]."""
-    image = to_numpy(image).astype(float)
-    lo, hi = image.min(), image.max()
-    image = (image - lo) / (hi - lo) if hi > lo else np.zeros_like(image)
+    """``(C, H, W)`` -> ``(H, W, C)`` (or ``(H, W)`` for one channel), in [0, 1]: uint8 pixels
+    divided by 255, anything else (kernels, preprocessed images) stretched from its own
+    min..max (a constant one is drawn mid-grey)."""
+    image = to_numpy(image)
+    if image.dtype == np.uint8:
+        image = image / 255.0
+    else:
+        lo, hi = float(image.min()), float(image.max())
+        image = (image - lo) / (hi - lo) if hi > lo else np.full(image.shape, 0.5)
     return image[0] if image.shape[0] == 1 else image.transpose(1, 2, 0)
 
 
@@ -89,7 +96,7 @@ def plot_kernels(weights, *, columns: int = 16, title: str = "First-layer kernel
     for ax in axes.ravel():
         ax.axis("off")
     for ax, kernel in zip(axes.ravel(), weights):
-        ax.imshow(_to_hwc(kernel), cmap="gray", interpolation="nearest")
+        ax.imshow(_to_hwc(kernel), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     fig.suptitle(title)
     return fig
 
@@ -99,7 +106,8 @@ def plot_neighbours(queries, neighbours, *, query_labels=None, neighbour_labels=
     """Figure 4: each row shows a query image, then its neighbours (closest first).
 
     queries: ``(Q, C, H, W)``; neighbours: ``(Q, K, C, H, W)``; labels optional (class names):
-    ``query_labels`` one per query, ``neighbour_labels`` ``Q`` rows of ``K``.
+    ``query_labels`` one per query, ``neighbour_labels`` ``Q`` rows of ``K``. uint8 images are
+    drawn as they are; others (preprocessed ones) each stretched to its own min..max.
     """
     queries = _images("plot_neighbours", "queries", queries, "(Q, C, H, W)")
     neighbours = _images("plot_neighbours", "neighbours", neighbours, "(Q, K, C, H, W)")
@@ -123,7 +131,7 @@ def plot_neighbours(queries, neighbours, *, query_labels=None, neighbour_labels=
             [None] * k if neighbour_labels is None else list(neighbour_labels[row]))
         for col, (image, label) in enumerate(zip(images, labels)):
             ax = axes[row, col]
-            ax.imshow(_to_hwc(image), cmap="gray")
+            ax.imshow(_to_hwc(image), cmap="gray", vmin=0, vmax=1)
             ax.set_xticks([])
             ax.set_yticks([])
             if label is not None:

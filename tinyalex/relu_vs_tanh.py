@@ -133,7 +133,8 @@ def run(dataset: str = "cifar10", *, subset=DEFAULT_SUBSET, test_subset: int = T
     with ``seed``, or ``"all"``. ``test_subset``: test images evaluated after each epoch,
     for the history only (0: none). ``lrs``: ``{"relu": lr, "tanh": lr}``, default
     ``LEARNING_RATES``. Writes ``out/figure1.png``, ``out/summary.json`` and, per network,
-    ``out/<activation>/history.csv``, ``history.json`` and ``last.npz``. The returned dict is
+    ``out/<activation>/history.csv``, ``history.json``, ``last.npz`` and, with test images,
+    ``best.npz`` (the epoch of the lowest test error, as ``Trainer`` keeps it). The returned dict is
     what ``summary.json`` holds; its ``"line"`` is the summary line, which ``log`` prints last.
     """
     lrs = {**LEARNING_RATES, **(lrs or {})}
