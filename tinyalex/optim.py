@@ -23,8 +23,9 @@ Against ``torch.optim.SGD(momentum=0.9, weight_decay=0.0005)``: PyTorch keeps th
 without the learning rate, ``b <- 0.9 b + g + 0.0005 w`` and ``w <- w - lr * b``. At a fixed
 learning rate the two are the same steps (``v = -lr * b``), but when the rate changes the
 paper's ``v`` still carries steps taken at the old rate, decaying by 0.9 a step, while
-PyTorch's next step applies the new rate to the whole of ``b`` at once. (Measured: 10 steps after
-lr 0.01 -> 0.001 the weights differ by up to 0.49 on a small problem.)
+PyTorch's next step applies the new rate to the whole of ``b`` at once. (Measured on random
+gradients in float64: the same weights to 4e-15 after 20 steps at lr 0.01, and apart from the
+first step after a drop to 0.001 on.)
 
 **The schedule.** "The heuristic which we followed was to divide the learning rate by 10 when
 the validation error rate stopped improving with the current learning rate. The learning rate
