@@ -52,7 +52,8 @@ POSITIVE = _number(int, 1, what="an integer >= 1")
 COUNT = _number(int, 0, what="an integer >= 0")
 RATE = _number(float, above=0.0, what="a positive number")
 NON_NEGATIVE = _number(float, 0.0, what="a number >= 0")
-FRACTION = _number(float, above=0.0, below=1.0, what="a fraction between 0 and 1, e.g. 0.25 for 25%")
+FRACTION = _number(float, above=0.0, below=1.0,
+                   what="a fraction between 0 and 1, e.g. 0.25 for 25%")
 MOMENTUM = _number(float, 0.0, 1.0, what="a number in [0, 1)")
 
 

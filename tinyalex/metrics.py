@@ -51,7 +51,8 @@ def topk_error(scores, labels, k: int = 1) -> float:
             "(a diverged model?)"
         )
     label_scores = scores[xp.arange(n), labels][:, None]
-    ahead = (scores > label_scores) | ((scores == label_scores) & (xp.arange(num_classes) < labels[:, None]))
+    before_label = xp.arange(num_classes) < labels[:, None]
+    ahead = (scores > label_scores) | ((scores == label_scores) & before_label)
     return float((ahead.sum(axis=1) >= k).mean())
 
 

@@ -112,7 +112,8 @@ def _check_size(members: list[tarfile.TarInfo], destinations: list[Path], target
     if max_size is not None and total > max_size:
         raise UnsafeArchiveError(f"extract_tar: refusing {archive}: its files add up to {total} "
                                  f"bytes, more than max_size={max_size}")
-    replaced = sum(d.stat().st_size for m, d in zip(members, destinations) if m.isfile() and d.is_file())
+    replaced = sum(d.stat().st_size for m, d in zip(members, destinations)
+                   if m.isfile() and d.is_file())
     free = shutil.disk_usage(target).free + replaced
     if total > free:
         raise OSError(errno.ENOSPC, f"extract_tar: {archive} holds {total} bytes of files, and "

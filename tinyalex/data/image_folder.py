@@ -102,7 +102,9 @@ class ImageFolder:
             return f"a symbolic link to {Path(link.parent, link.readlink())}, which does not exist"
         except (OSError, RuntimeError):  # a loop: RuntimeError before Python 3.13
             return "a symbolic link in a loop of links"
-        return None if self.root in target.parents else f"a symbolic link to {target}, outside the root"
+        if self.root in target.parents:
+            return None
+        return f"a symbolic link to {target}, outside the root"
 
     def _images(self, folder: Path) -> list[Path]:
         images = []

@@ -41,7 +41,8 @@ def relu_backward(dout, cache, out=None):
     y = cache
     _checks.dout_like("relu_backward", dout, y.shape, y.dtype)
     xp = get_array_module(dout)
-    dx = _checks.result("relu_backward", "out", out, y, inputs={"dout": dout, "the cached output": y})
+    dx = _checks.result("relu_backward", "out", out, y,
+                        inputs={"dout": dout, "the cached output": y})
     threads.apply(lambda dout, y, dx: xp.multiply(dout, y > 0, out=dx), dout, y, dx)
     return dx
 
@@ -62,7 +63,8 @@ def tanh_backward(dout, cache, out=None):
     y = cache
     _checks.dout_like("tanh_backward", dout, y.shape, y.dtype)
     xp = get_array_module(dout)
-    dx = _checks.result("tanh_backward", "out", out, y, inputs={"dout": dout, "the cached output": y})
+    dx = _checks.result("tanh_backward", "out", out, y,
+                        inputs={"dout": dout, "the cached output": y})
     threads.apply(lambda dout, y, dx: _tanh_gradient(xp, dout, y, dx), dout, y, dx)
     return dx
 

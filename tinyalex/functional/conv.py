@@ -81,7 +81,8 @@ def conv_output_size(size: int, kernel: int, stride: int = 1, pad: int = 0) -> i
     window of ``kernel`` that fits in the padded ``size`` (else a ``ValueError``)."""
     op = "conv_output_size"
     size, pad = (_checks.int_at_least(op, name, v, 0) for name, v in (("size", size), ("pad", pad)))
-    kernel, stride = (_checks.positive_int(op, name, v) for name, v in (("kernel", kernel), ("stride", stride)))
+    kernel = _checks.positive_int(op, "kernel", kernel)
+    stride = _checks.positive_int(op, "stride", stride)
     if kernel > size + 2 * pad:
         raise ValueError(f"{op}: kernel {kernel} is larger than the padded size {size + 2 * pad}")
     return (size + 2 * pad - kernel) // stride + 1

@@ -99,9 +99,11 @@ def lrn_constants(op: str, n, k, alpha, beta) -> tuple[int, float, float, float]
     k, alpha, beta = (_checks.real(op, name, v) for name, v in (("k", k), ("alpha", alpha),
                                                                   ("beta", beta)))
     if not 0 < k < math.inf:
-        raise ValueError(f"{op}: k must be finite and > 0 (it keeps the denominator positive), got {k}")
+        raise ValueError(f"{op}: k must be finite and > 0 (it keeps the denominator positive), "
+                         f"got {k}")
     if not (0 <= alpha < math.inf and 0 <= beta < math.inf):
-        raise ValueError(f"{op}: alpha and beta must be finite and >= 0, got alpha={alpha}, beta={beta}")
+        raise ValueError(f"{op}: alpha and beta must be finite and >= 0, got alpha={alpha}, "
+                         f"beta={beta}")
     return n, k, alpha, beta
 
 
