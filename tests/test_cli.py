@@ -405,6 +405,15 @@ def test_an_output_folder_that_cannot_be_made_is_one_line_and_exit_code_1(capsys
     assert "epoch 1" not in out  # it failed before training
 
 
+def test_an_output_folder_is_checked_before_the_data_are_read(capsys, tmp_path, monkeypatch):
+    (tmp_path / "file").write_text("")
+    reads = []
+    monkeypatch.setattr(recipe, "load_dataset", lambda *args, **kwargs: reads.append(args))
+    code, _, err = run(train_args(tmp_path / "file" / "run", "--epochs", "1"), capsys)
+    assert code == 1 and "a file stands where one of the folders above it should be" in err
+    assert reads == []
+
+
 def test_train_on_an_image_folder(capsys, tmp_path, rng):
     from PIL import Image
 

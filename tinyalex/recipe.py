@@ -35,7 +35,7 @@ from .loader import load_dataset
 from .models import AlexNet, Figure1Net
 from .models.alexnet import INPUT_SIZE
 from .models.figure1 import MIN_INPUT_SIZE
-from .train import Trainer, read_checkpoint
+from .train import Trainer, read_checkpoint, writable_folder
 
 __all__ = ["RESUMABLE", "alexnet_widths", "build_model", "resume_config", "run_training"]
 
@@ -144,6 +144,7 @@ def run_training(config: dict, resume=None, log=print) -> list:
     Writes ``history.csv``, ``history.json``, ``last.npz`` and ``best.npz`` into
     ``config["out"]``; returns the history (one dict per epoch).
     """
+    writable_folder(config["out"])  # before the data are read, which may take minutes
     data = load_dataset(config["dataset"], image_size=config["image_size"], progress=config["verbose"])
     data = data.subset(config["subset"], config["val_subset"], seed=config["seed"])
     channels = 3 if config["model"] == "alexnet" else data.image_shape[0]

@@ -62,7 +62,7 @@ from .metrics import top1_top5
 from .optim import SGD, ReduceLROnPlateau
 
 __all__ = ["COLUMNS", "Diverged", "Trainer", "evaluate", "random_generators", "read_checkpoint",
-           "write_history"]
+           "writable_folder", "write_history"]
 
 COLUMNS = ("epoch", "lr", "running_loss", "running_top1", "running_top5",
            "train_loss", "train_top1", "train_top5", "val_loss", "val_top1", "val_top5",
@@ -215,7 +215,7 @@ def random_generators(model) -> dict:
     return found
 
 
-def _writable_folder(out) -> Path:
+def writable_folder(out) -> Path:
     """The folder ``out``, made if need be: a folder that cannot be written fails now, not
     after an epoch of training (an ``OSError``)."""
     out = Path(out)
@@ -312,7 +312,7 @@ class Trainer:
         self.batch_size, self.measure_train, self.ten_crop = batch_size, measure_train, ten_crop
         self.shuffle_rng, self.augment_rng = (
             np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
-        self.out = None if out is None else _writable_folder(out)
+        self.out = None if out is None else writable_folder(out)
         self.name = name
         self.own_settings = {"batch_size": batch_size, "momentum": momentum,
                              "weight_decay": weight_decay, "patience": patience,
