@@ -8,6 +8,7 @@ import io
 import os
 import random
 import tarfile
+import time
 
 import pytest
 
@@ -371,3 +372,20 @@ def test_a_damaged_bz2_stream_is_a_data_error_and_a_missing_archive_not_found(tm
     assert list((tmp_path / "out").iterdir()) == []
     with pytest.raises(FileNotFoundError):
         extract_tar(tmp_path / "missing.tar.gz", tmp_path / "out")
+
+
+def test_orphaned_temporary_files_are_removed_once_an_hour_old(tmp_path, served):
+    """kill -9 leaves .payload.bin.<random>.part; the next download removes it, but not a
+    recent one, which may belong to a download still running."""
+    url, published = served
+    target = tmp_path / "data" / "payload.bin"
+    target.parent.mkdir()
+    stale, live = target.parent / ".payload.bin.abc123.part", target.parent / ".payload.bin.def456.part"
+    other = target.parent / ".other.bin.abc123.part"
+    for orphan in (stale, live, other):
+        orphan.write_bytes(b"partial")
+    old = time.time() - 2 * 3600
+    os.utime(stale, (old, old))
+    os.utime(other, (old, old))
+    download_file(url, target, progress=False, **published)
+    assert sorted(p.name for p in target.parent.iterdir()) == [other.name, live.name, "payload.bin"]
