@@ -33,6 +33,10 @@ class UnsafeArchiveError(DataError):
     clashes with another member."""
 
 
+def _refusal(archive, name: str, problem: str, advice: str) -> UnsafeArchiveError:
+    return UnsafeArchiveError(f"extract_tar: refusing {archive}: member {name!r} {problem}; {advice}")
+
+
 def _member_path(member: tarfile.TarInfo, archive, target: Path) -> Path:
     """Where ``member`` would be written, after refusing anything unsafe."""
     name = member.name
@@ -53,10 +57,8 @@ def _member_path(member: tarfile.TarInfo, archive, target: Path) -> Path:
             return destination
         problem = (f"would be written outside {target}" if destination != target  # e.g. a link
                    else "is a file named like the target folder itself")  # "", ".", "./"
-    raise UnsafeArchiveError(
-        f"extract_tar: refusing {archive}: member {name!r} {problem}; only regular files and "
-        "folders with relative paths inside the target are extracted"
-    )
+    raise _refusal(archive, name, problem, "only regular files and folders with relative paths "
+                   "inside the target are extracted")
 
 
 def _name_max(target: Path) -> int:
@@ -80,8 +82,7 @@ def _check_clashes(members: list[tarfile.TarInfo], destinations: list[Path], arc
             problem = f"is inside member {inside[0]!r}, which is a file"
         else:
             continue
-        raise UnsafeArchiveError(f"extract_tar: refusing {archive}: member {member.name!r} "
-                                 f"{problem}; each file must have a path of its own")
+        raise _refusal(archive, member.name, problem, "each file must have a path of its own")
 
 
 def _check_existing(members: list[tarfile.TarInfo], destinations: list[Path], target: Path,
@@ -98,8 +99,7 @@ def _check_existing(members: list[tarfile.TarInfo], destinations: list[Path], ta
             problem = f"needs a folder where {target} has the file {in_the_way[-1].relative_to(target)}"
         else:
             continue
-        raise UnsafeArchiveError(f"extract_tar: refusing {archive}: member {member.name!r} "
-                                 f"{problem}; move it out of the way first")
+        raise _refusal(archive, member.name, problem, "move it out of the way first")
 
 
 def _check_size(members: list[tarfile.TarInfo], destinations: list[Path], target: Path,
