@@ -34,11 +34,13 @@ class UnsafeArchiveError(DataError):
 
 
 def _refusal(archive, name: str, problem: str, advice: str) -> UnsafeArchiveError:
-    return UnsafeArchiveError(f"extract_tar: refusing {archive}: member {name!r} {problem}; {advice}")
+    return UnsafeArchiveError(f"extract_tar: refusing {archive}: member {name!r} {problem}; "
+                              f"{advice}")
 
 
-def _member_path(member: tarfile.TarInfo, archive, target: Path) -> Path:
-    """Where ``member`` would be written, after refusing anything unsafe."""
+def _member_path(member: tarfile.TarInfo, archive, target: Path, name_max: int) -> Path:
+    """Where ``member`` would be written, after refusing anything unsafe (``name_max``: the
+    longest file name the target's file system allows, in bytes)."""
     name = member.name
     posix = PurePosixPath(name.replace("\\", "/"))
     kind = ("a symbolic link" if member.issym() else "a hard link" if member.islnk()
@@ -49,7 +51,7 @@ def _member_path(member: tarfile.TarInfo, archive, target: Path) -> Path:
         problem = "is an absolute path"
     elif ".." in posix.parts:
         problem = "contains '..'"
-    elif too_long := [part for part in posix.parts if len(os.fsencode(part)) > _name_max(target)]:
+    elif too_long := [part for part in posix.parts if len(os.fsencode(part)) > name_max]:
         problem = f"has a name longer than the file system allows ({too_long[0][:40]!r}...)"
     else:
         destination = (target / posix).resolve()
@@ -167,7 +169,8 @@ def extract_tar(archive, target, max_size: int | None = None) -> list[Path]:
             raise DataError(f"extract_tar: {archive} is not a readable tar archive "
                             f"({type(error).__name__}: {error})") from None
         with tar:
-            destinations = [_member_path(m, archive, target) for m in members]
+            name_max = _name_max(target)
+            destinations = [_member_path(m, archive, target, name_max) for m in members]
             _check_clashes(members, destinations, archive)
             _check_existing(members, destinations, target, archive)
             _check_size(members, destinations, target, archive, max_size)

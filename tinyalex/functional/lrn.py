@@ -94,7 +94,8 @@ class _LRNCache(typing.NamedTuple):
 
 def lrn_constants(op: str, n, k, alpha, beta) -> tuple[int, float, float, float]:
     """``(n, k, alpha, beta)`` checked (``n`` a positive odd int, ``k > 0``, ``alpha`` and
-    ``beta`` at least 0) and as an int and floats; a ``ValueError`` that ``op`` names if not."""
+    ``beta`` at least 0, all finite) and as an int and floats; a ``ValueError`` that ``op``
+    names if not."""
     n = _window_size(op, n)
     k, alpha, beta = (_checks.real(op, name, v) for name, v in (("k", k), ("alpha", alpha),
                                                                   ("beta", beta)))
