@@ -1,6 +1,7 @@
 """Top-k error rates and atomic, pickle-free checkpoints."""
 
 import os
+import time
 import zipfile
 
 import numpy as np
@@ -188,3 +189,17 @@ def test_checkpoint_written_through_a_symbolic_link(tmp_path):
     assert (tmp_path / "last.npz").is_symlink()
     assert checkpoint.load_checkpoint(target)[0]["w"].tolist() == [0, 0]
     assert sorted(os.listdir(tmp_path)) == ["epoch-3.npz", "last.npz"]
+
+
+def test_checkpoint_writes_remove_what_killed_writes_left(tmp_path):
+    """kill -9 mid-save leaves .last.npz.<random>.tmp (0.5 GB for AlexNet); the next save to
+    last.npz removes it once an hour old, but not a recent one, nor another file's."""
+    stale, live = tmp_path / ".last.npz.abc.tmp", tmp_path / ".last.npz.def.tmp"
+    other = tmp_path / ".best.npz.abc.tmp"
+    for orphan in (stale, live, other):
+        orphan.write_bytes(b"partial")
+    old = time.time() - 2 * 3600
+    for orphan in (stale, other):
+        os.utime(orphan, (old, old))
+    checkpoint.save_checkpoint(tmp_path / "last.npz", {"w": np.ones(2)})
+    assert sorted(p.name for p in tmp_path.iterdir()) == [other.name, live.name, "last.npz"]

@@ -4,17 +4,23 @@
 ``with`` block ends normally the bytes are flushed to disk and the file is renamed over ``path``
 (``os.replace``, atomic on POSIX and Windows, within one file system). If the block raises
 (a wrong checksum, a full disk, Ctrl-C) the temporary file is deleted and ``path`` is untouched.
-Checkpoints and downloads are written this way.
+A process killed outright (``kill -9``) runs no clean-up and leaves its temporary file behind;
+the next write to the same ``path`` deletes such files once they are an hour old. Checkpoints
+(``last.npz``, ``best.npz``) and downloads are written this way.
 """
 
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import tempfile
+import time
 from pathlib import Path
 
 __all__ = ["atomic_write"]
+
+_ORPHAN_AGE = 3600  # seconds without a write after which a temporary file is an orphan
 
 
 @contextlib.contextmanager
@@ -28,6 +34,7 @@ def atomic_write(path, suffix: str = ".tmp"):
     """
     path = Path(os.path.realpath(path))
     path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_orphans(path, suffix)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     try:
         os.chmod(tmp, 0o666 & ~_umask())
@@ -39,6 +46,15 @@ def atomic_write(path, suffix: str = ".tmp"):
     except BaseException:  # Ctrl-C too: never leave a partial file behind
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _remove_orphans(path: Path, suffix: str) -> None:
+    """Delete the temporary files that killed writers to ``path`` left, once an hour old: a
+    live writer (a download's 1 MiB chunks, a checkpoint) writes far more often than that."""
+    for orphan in path.parent.glob(f".{glob.escape(path.name)}.*{glob.escape(suffix)}"):
+        with contextlib.suppress(OSError):  # another process may remove it first
+            if time.time() - orphan.stat().st_mtime > _ORPHAN_AGE:
+                orphan.unlink()
 
 
 def _umask() -> int:

@@ -24,11 +24,11 @@ evaluation, a per-epoch history, checkpoints and a bit-exact resume.
 
 **Checkpoints.** After every epoch ``out/last.npz`` (the run so far, to resume from) and, when the
 validation top-1 error is the lowest so far, a copy of it as ``out/best.npz``; both written
-atomically by ``tinyalex.checkpoint`` (no pickle). One holds the parameters, the optimizer's
-velocities and learning rate, the schedule's state, the preprocessing (mean image and scale),
-the epoch, the history, and the state of every generator that draws during training: the
-shuffling and augmentation generators and each dropout layer's ``rng`` (found by walking the
-model; ``state_dict()`` holds parameters only). ``Trainer.load`` restores all of it, so
+atomically (``tinyalex.atomic``), without pickle (``tinyalex.checkpoint``). One holds the
+parameters, the optimizer's velocities and learning rate, the schedule's state, the
+preprocessing (mean image and scale), the epoch, the history, and the state of every generator
+that draws during training: the shuffling and augmentation generators and each dropout layer's
+``rng`` (found by walking the model; ``state_dict()`` holds parameters only). ``Trainer.load`` restores all of it, so
 training on from a checkpoint gives the same numbers, bit for bit, as never stopping.
 
 **Divergence.** Logits or a loss that are not finite, or weights that are not finite at the end
@@ -54,6 +54,7 @@ from tqdm import tqdm
 
 from . import paper
 from .backend import device_of, get_array_module, on_device, to_device
+from .atomic import atomic_write
 from .batches import Augment, Preprocess, batch_order
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data import transforms
@@ -423,8 +424,8 @@ class Trainer:
         last = self.save(self.out / "last.npz")
         before = [r["val_top1"] for r in self.history[:-1] if r["val_top1"] is not None]
         if row["val_top1"] is not None and row["val_top1"] < min(before, default=math.inf):
-            shutil.copyfile(last, self.out / "best.npz.tmp")
-            (self.out / "best.npz.tmp").replace(self.out / "best.npz")
+            with open(last, "rb") as source, atomic_write(self.out / "best.npz") as copy:
+                shutil.copyfileobj(source, copy)
 
     # ----------------------------------------------------------------------------------------
     # Checkpoints

@@ -6,20 +6,14 @@ digests, and only then renames the temporary file to ``path`` (``atomic.atomic_w
 anything goes wrong (no network, a wrong checksum, Ctrl-C) the temporary file is deleted, so a
 partial or corrupt download can never be mistaken for a good one later.
 
-A process killed outright (``kill -9``) leaves its temporary file behind; the next download to
-the same ``path`` deletes such files once they are an hour old.
-
 ``verify_file(path, ...)`` applies the same checks to a file that is already on disk, for example
 one a user downloaded by hand.
 """
 
 from __future__ import annotations
 
-import contextlib
-import glob
 import hashlib
 import http.client
-import time
 import urllib.request
 from pathlib import Path
 
@@ -31,7 +25,6 @@ from .errors import DataError
 __all__ = ["ChecksumError", "download_file", "verify_file"]
 
 _CHUNK = 1 << 20  # read and hash 1 MiB at a time
-_STALE = 3600  # seconds without a write after which a temporary file is an orphan
 
 
 class ChecksumError(DataError):
@@ -88,7 +81,6 @@ def download_file(url: str, path, *, size: int | None = None, md5: str | None = 
     ``file://`` included (the tests use that).
     """
     path = Path(path)
-    _remove_stale_parts(path)
     digests = _Digests()
     name = f"the download of {url}"
     with atomic_write(path, suffix=".part") as out, \
@@ -117,14 +109,3 @@ def download_file(url: str, path, *, size: int | None = None, md5: str | None = 
         digests.check(name, size, md5, sha256)
     return path
 
-
-def _remove_stale_parts(path: Path) -> None:
-    """Delete the temporary files of earlier downloads to ``path`` that a killed process left
-    (``kill -9`` runs no clean-up), once an hour old: a live download writes a 1 MiB chunk far
-    more often (an hour per chunk is 300 bytes a second)."""
-    if not path.parent.is_dir():
-        return
-    for part in path.parent.glob(f".{glob.escape(path.name)}.*.part"):
-        with contextlib.suppress(OSError):  # another process may remove it first
-            if time.time() - part.stat().st_mtime > _STALE:
-                part.unlink()
