@@ -591,3 +591,9 @@ def test_repr_does_not_depend_on_how_a_number_was_typed():
     assert repr(L.LRN(k=2, alpha=np.float64(1e-4), beta=np.float64(0.75))) == repr(L.LRN())
     assert repr(L.Dropout(np.float64(0.5), rng=0)) == repr(L.Dropout(0.5, rng=0)) == \
         "Dropout(p=0.5, inverted=False)"
+
+
+def test_dropout_layer_checks_inverted():
+    """bool("no") is True: the layer refuses it as dropout_forward does."""
+    with pytest.raises(ValueError, match="drop: inverted must be True or False, got 'no'"):
+        L.Dropout(0.5, rng=0, inverted="no", name="drop")

@@ -159,9 +159,7 @@ class Augment:
             raise ValueError(f"Augment: scale must be a finite positive number, got {scale!r}")
         if crop is not None:
             crop = _checks.positive_int("Augment", "crop", crop)
-        if not isinstance(flip, (bool, np.bool_)):
-            raise ValueError(f"Augment: flip must be True or False, got {flip!r}")
-        self.crop, self.flip, self.scale = crop, bool(flip), float(scale)
+        self.crop, self.flip, self.scale = crop, _checks.flag("Augment", "flip", flip), float(scale)
         self.pca = None
         if pca is not None:
             if not isinstance(pca, (tuple, list)) or len(pca) != 2:

@@ -635,7 +635,7 @@ class Dropout(Layer):
                 f"{self.name}: p is the probability of dropping a unit, a number in [0, 1), "
                 f"got {p!r}"
             )
-        self.p, self.inverted = float(p), bool(inverted)
+        self.p, self.inverted = float(p), _checks.flag(self.name, "inverted", inverted)
         self.rng = numpy.random.default_rng(rng)
 
     def _forward(self, x):

@@ -32,6 +32,14 @@ def real(op: str, name: str, value) -> float:
     return float(value)
 
 
+def flag(op: str, name: str, value) -> bool:
+    """``True`` or ``False`` (NumPy's too), as a bool; anything else, ``"no"`` included (which
+    Python would count as true), is a ``ValueError``."""
+    if not isinstance(value, (bool, numpy.bool_)):
+        raise ValueError(f"{op}: {name} must be True or False, got {value!r}")
+    return bool(value)
+
+
 def int_at_least(op: str, name: str, value, minimum: int) -> int:
     if not is_int(value) or value < minimum:
         raise ValueError(f"{op}: {name} must be an int >= {minimum}, got {value!r}")

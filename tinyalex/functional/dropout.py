@@ -74,9 +74,7 @@ def dropout_forward(x, p: float = paper.DROPOUT_P, train: bool = True, rng=None,
     p = _checks.real(op, "p", p)
     if not 0 <= p < 1:
         raise ValueError(f"{op}: p is the probability of dropping a unit, in [0, 1), got {p}")
-    for name, flag in (("train", train), ("inverted", inverted)):
-        if not isinstance(flag, (bool, numpy.bool_)):  # "no" would be true
-            raise ValueError(f"{op}: {name} must be True or False, got {flag!r}")
+    train, inverted = _checks.flag(op, "train", train), _checks.flag(op, "inverted", inverted)
     xp = get_array_module(x)
     if train:
         mask = dropout_mask(x.shape, p, _generator(op, rng, xp), xp)

@@ -77,9 +77,7 @@ class Figure1Net(Sequential):
         num_classes = _checks.positive_int("Figure1Net", "num_classes", num_classes)
         input_size = _checks.int_at_least("Figure1Net", "input_size", input_size, MIN_INPUT_SIZE)
         seed = _checks.int_at_least("Figure1Net", "seed", seed, 0)
-        if not isinstance(lrn, (bool, numpy.bool_)):
-            raise ValueError(f"Figure1Net: lrn must be True or False, got {lrn!r}")
-        self.activation, self.lrn = activation, bool(lrn)
+        self.activation, self.lrn = activation, _checks.flag("Figure1Net", "lrn", lrn)
         rng = numpy.random.default_rng(seed)
         layers = {}
         channels = in_channels
