@@ -108,9 +108,7 @@ class GradcheckResult:
 
 def _require_float64(arrays, names):
     for name, a in zip(names, arrays):
-        if not isinstance(getattr(a, "dtype", None), numpy.dtype):
-            raise TypeError(f"gradcheck: {name} must be a NumPy or CuPy float64 array, got "
-                            f"{type(a).__name__}")
+        _checks.array("gradcheck", name, a)
         if a.dtype != numpy.float64:
             raise ValueError(
                 f"gradcheck: {name} is {a.dtype}; finite differences need float64 "

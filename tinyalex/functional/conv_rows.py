@@ -166,8 +166,9 @@ def rows_conv(src, w, pad: tuple, out_size: tuple, groups: int, workspace, b=Non
 
 def kernel_gradient(xw, dout_t, kh: int, ph: int, groups: int):
     """``dw (F, C/G, KH, KW)`` from the width copies ``xw (C, KW, rows, N, OW)`` of the input
-    (padded by ``ph`` rows) and ``dout_t (F, OH, N, OW)``: one batched product per kernel row,
-    over the output rows whose window row ``i`` is not padding."""
+    (padded by ``ph`` rows) and ``dout_t (F, OH, N, OW)``: for each kernel row ``i``, a sum
+    over the output rows whose window row ``i`` is not padding, as two batched products (one
+    per half of those rows) added together."""
     c, kw, rows, n, ow = xw.shape
     f, oh = dout_t.shape[:2]
     fg, cg = f // groups, c // groups
