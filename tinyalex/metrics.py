@@ -26,6 +26,15 @@ def topk_error(scores, labels, k: int = 1) -> float:
     logit of a diverged model; a ``ValueError`` says so rather than scoring it. ``-inf`` is
     allowed: it is the log of a probability that rounded to 0.
     """
+    ranks = _ranks(scores, labels)
+    if not _checks.is_int(k) or not 1 <= k <= scores.shape[1]:
+        raise ValueError(f"topk_error: k must be an int in 1..{scores.shape[1]}, got {k!r}")
+    return float((ranks >= k).mean())
+
+
+def _ranks(scores, labels):
+    """For each row, how many classes come before its label (``topk_error``'s order), after
+    checking ``scores`` and ``labels`` as ``topk_error`` documents."""
     if getattr(scores, "ndim", None) != 2:
         raise ValueError(f"topk_error: scores must be (N, num_classes), got shape {getattr(scores, 'shape', None)}")
     n, num_classes = scores.shape
@@ -33,8 +42,6 @@ def topk_error(scores, labels, k: int = 1) -> float:
         raise ValueError(f"topk_error: labels must have shape ({n},), got {getattr(labels, 'shape', None)}")
     if labels.dtype.kind not in "iu":
         raise ValueError(f"topk_error: labels must be integers (class indices), got dtype {labels.dtype}")
-    if not _checks.is_int(k) or not 1 <= k <= num_classes:
-        raise ValueError(f"topk_error: k must be an int in 1..{num_classes}, got {k!r}")
     if n == 0:
         raise ValueError("topk_error: no rows to score")
     xp = get_array_module(scores)
@@ -53,9 +60,11 @@ def topk_error(scores, labels, k: int = 1) -> float:
     label_scores = scores[xp.arange(n), labels][:, None]
     before_label = xp.arange(num_classes) < labels[:, None]
     ahead = (scores > label_scores) | ((scores == label_scores) & before_label)
-    return float((ahead.sum(axis=1) >= k).mean())
+    return ahead.sum(axis=1)
 
 
 def top1_top5(scores, labels) -> tuple[float, float]:
-    """``(top-1 error, top-5 error)``; top-5 is top-``K`` when there are fewer than 5 classes."""
-    return topk_error(scores, labels, 1), topk_error(scores, labels, min(5, scores.shape[1]))
+    """``(top-1 error, top-5 error)``; top-5 is top-``K`` when there are fewer than 5 classes.
+    The same as two calls of ``topk_error``, with one check and one ranking."""
+    ranks = _ranks(scores, labels)
+    return float((ranks >= 1).mean()), float((ranks >= min(5, scores.shape[1])).mean())
