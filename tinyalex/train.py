@@ -160,7 +160,8 @@ def evaluate(model, images, labels, preprocess: Preprocess, *, batch_size: int =
     size = _input_size(model)
     if ten_crop and size is None:
         raise ValueError("evaluate: ten_crop needs a model with an input_shape (the patch size)")
-    _check_data("evaluate", "", (images, labels), _classes(model))  # before any work
+    classes = _classes(model)
+    _check_data("evaluate", "", (images, labels), classes)  # before any work
     step = max(1, batch_size // 10) if ten_crop else batch_size
 
     def log_probabilities(x):
@@ -179,7 +180,7 @@ def evaluate(model, images, labels, preprocess: Preprocess, *, batch_size: int =
                     log_p = transforms.ten_crop_predict(log_probabilities, x, size, log=True)
                 else:
                     log_p = log_softmax(_logits(model, _to_input_size(x, size)))
-                if count == 0:  # a model without an input_shape: its classes known only now
+                if count == 0 and classes is None:  # a model without an input_shape: known now
                     _check_data("evaluate", "", (images, labels), log_p.shape[1])
                 xp = get_array_module(log_p)
                 y = to_device(labels[idx], model.device)
@@ -484,18 +485,19 @@ class Trainer:
         theirs = meta["settings"]
         differ = [f"{key}={theirs.get(key)!r} there, {value!r} here"
                   for key, value in self.own_settings.items() if theirs.get(key) != value]
-        layers = [f"{a or '(none)'} there, {b or '(none)'} here" for a, b in itertools.zip_longest(
-                  theirs.get("architecture", []), self.model.architecture()) if a != b]
-        if layers and "architecture" in theirs:
-            differ.append(f"the network differs in {len(layers)} layer(s), first {layers[0]}")
+        if "architecture" in theirs:
+            layers = [f"{a or '(none)'} there, {b or '(none)'} here" for a, b in
+                      itertools.zip_longest(theirs["architecture"], self.model.architecture())
+                      if a != b]
+            if layers:
+                differ.append(f"the network differs in {len(layers)} layer(s), first {layers[0]}")
         known, ours = isinstance(self.augment, (Augment, type(None))), repr(self.augment)
         # (checkpoints from before the noise's strength was recorded say "PCA colour noise")
         if known and theirs.get("augment") not in (ours, ours.split(" (eigenvalues")[0]):
             differ.append(f"the augmentation differs: {theirs.get('augment')} there, "
                           f"{self.augment!r} here")
-        mean, scale = arrays.get("preprocess.mean"), meta["preprocess"].get("scale")
-        same_mean = mean is not None and np.array_equal(mean, self.preprocess.mean)
-        if not same_mean or scale != self.preprocess.scale:
+        same_mean = np.array_equal(arrays["preprocess.mean"], self.preprocess.mean)
+        if not same_mean or meta["preprocess"].get("scale") != self.preprocess.scale:
             differ.append("the preprocessing (mean image or input scale) differs: other data?")
         if differ:
             raise ValueError(f"Trainer.load: {path} was written by another run: "
