@@ -157,9 +157,7 @@ def evaluate(model, images, labels, preprocess: Preprocess, *, batch_size: int =
     ``loss`` is the mean cross-entropy of the predicted class probabilities; ``top1``/``top5``
     the error rates (§6). ``Diverged`` if an output is not finite.
     """
-    size = _input_size(model)
-    if ten_crop and size is None:
-        raise ValueError("evaluate: ten_crop needs a model with an input_shape (the patch size)")
+    size = _patch_size("evaluate", model, ten_crop)
     classes = _classes(model)
     _check_data("evaluate", "", (images, labels), classes)  # before any work
     step = max(1, batch_size // 10) if ten_crop else batch_size
@@ -192,6 +190,14 @@ def evaluate(model, images, labels, preprocess: Preprocess, *, batch_size: int =
     finally:
         model.train(was_training)
     return dict(zip(("loss", "top1", "top5"), (totals / count).tolist()))
+
+
+def _patch_size(op: str, model, ten_crop: bool):
+    """The model's input size (None if it has no ``input_shape``), which ``ten_crop`` needs."""
+    size = _input_size(model)
+    if ten_crop and size is None:
+        raise ValueError(f"{op}: ten_crop needs a model with an input_shape (the patch size)")
+    return size
 
 
 def _to_input_size(x, size):
@@ -302,8 +308,7 @@ class Trainer:
                  ten_crop: bool = False, seed: int = 0, out=None, name: str = "",
                  settings: dict | None = None, verbose: bool = True):
         batch_size = _checks.int_at_least("Trainer", "batch_size", batch_size, 1)
-        if ten_crop and _input_size(model) is None:
-            raise ValueError("Trainer: ten_crop needs a model with an input_shape (the patch size)")
+        _patch_size("Trainer", model, ten_crop)  # before the first epoch, not at its end
         self.model, self.preprocess, self.augment = model, preprocess, augment
         classes = _classes(model)
         self.train_data = _check_data("Trainer", "training", train, classes)
