@@ -245,15 +245,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="cifar10, fashion-mnist, or a folder holding train/ and val/, each with "
                    "one folder of JPEG/PNG images per class (required unless --resume)")
     p.add_argument("--model", choices=("figure1", "alexnet"),
-                   help="figure1 (the Figure-1 network, default) or alexnet")
+                   help="figure1 (the Figure-1 network) or alexnet (default "
+                   f"{TRAIN_DEFAULTS['model']})")
     p.add_argument("--activation", choices=("relu", "tanh"),
-                   help="figure1's nonlinearity (default relu)")
+                   help=f"figure1's nonlinearity (default {TRAIN_DEFAULTS['activation']})")
     p.add_argument("--lrn", action="store_true", default=None, help="figure1: add the paper's LRN (§3.3)")
     p.add_argument("--width", type=RATE,
-                   help="alexnet: multiply every layer's kernels and units by this (default 1.0; "
-                   "0.25 trains on a CPU)")
+                   help="alexnet: multiply every layer's kernels and units by this (default "
+                   f"{TRAIN_DEFAULTS['width']}; 0.25 trains on a CPU)")
     p.add_argument("--input-size", type=_number(int, 67, what="an integer >= 67"),
-                   help="alexnet: input side in pixels (default 227; 67 is the smallest)")
+                   help=f"alexnet: input side in pixels (default {TRAIN_DEFAULTS['input_size']}; "
+                   "67 is the smallest)")
     p.add_argument("--devices", type=_devices,
                    help="alexnet: two devices, one per tower (§3.2), e.g. cuda:0,cuda:1")
     p.add_argument("--weight-std", type=_std,
@@ -263,14 +265,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="divide the centred pixels by this: a number or std (default: std for "
                    "figure1, 1 for alexnet, the paper's raw pixels)")
     p.add_argument("--lr", type=RATE,
-                   help=f"initial learning rate (default {paper.LEARNING_RATE:g}, the paper's)")
+                   help=f"initial learning rate (default {TRAIN_DEFAULTS['lr']:g}, the paper's)")
     p.add_argument("--momentum", type=MOMENTUM,
-                   help=f"default {paper.MOMENTUM:g}")
+                   help=f"default {TRAIN_DEFAULTS['momentum']:g}")
     p.add_argument("--weight-decay", type=NON_NEGATIVE,
-                   help=f"default {paper.WEIGHT_DECAY:g}")
+                   help=f"default {TRAIN_DEFAULTS['weight_decay']:g}")
     p.add_argument("--patience", type=POSITIVE,
                    help="epochs without a better validation error before the learning rate is "
-                   "divided by 10 (default 1, the paper's heuristic read literally)")
+                   f"divided by 10 (default {TRAIN_DEFAULTS['patience']}, the paper's heuristic "
+                   "read literally)")
     p.add_argument("--no-augment", dest="augment", action="store_false", default=None,
                    help="no random crops, flips or colour noise")
     p.add_argument("--no-pca", dest="pca", action="store_false", default=None, help="no PCA colour noise")
@@ -282,11 +285,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="validation (test) images drawn at random, or 'all' (default all)")
     p.add_argument("--image-size", type=POSITIVE,
                    help="image folders: the side images are rescaled and cropped to when read "
-                   f"(default {paper.IMAGE_SIZE}, §2)")
+                   f"(default {TRAIN_DEFAULTS['image_size']}, §2)")
     p.add_argument("--resume", metavar="PATH", help="a checkpoint (last.npz) to go on from")
     p.add_argument("--epochs", type=POSITIVE,
-                   help="epochs in all, a resumed run's earlier epochs included (default 10)")
-    _add_common(p, out="runs/train", defaults=False,  # TRAIN_DEFAULTS fills them in
+                   help="epochs in all, a resumed run's earlier epochs included (default "
+                   f"{TRAIN_DEFAULTS['epochs']})")
+    _add_common(p, out=TRAIN_DEFAULTS["out"], defaults=False,  # TRAIN_DEFAULTS fills them in
                 seeded="the weights, the subsets, the shuffling and the augmentation",
                 out_help="; with --resume, the checkpoint's folder")
     p.set_defaults(run=_train)
