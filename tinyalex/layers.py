@@ -559,16 +559,17 @@ class LRN(Layer):
         self.groups = _checks.positive_int(self.name, "groups", groups)
 
     def output_shape(self, shape: tuple) -> tuple:
-        c = _image_shape(self.name, shape)[0]
-        if c % self.groups:
-            raise ValueError(f"{self.name}: {c} channels cannot be split into groups={self.groups}")
+        self._check_groups(_image_shape(self.name, shape)[0], f"{self.name}: ")
         return tuple(shape)
+
+    def _check_groups(self, c: int, prefix: str = "") -> None:
+        if c % self.groups:
+            raise ValueError(f"{prefix}{c} channels cannot be split into groups={self.groups}")
 
     def _forward(self, x):
         _checks.ndim("lrn_forward", "x", x, 4, "(N, C, H, W)")
         n, c, h, w = x.shape
-        if c % self.groups:
-            raise ValueError(f"{c} channels cannot be split into groups={self.groups}")
+        self._check_groups(c)  # _call adds the layer's name
         # Each group becomes an image of its own: (N, C, H, W) -> (N*G, C/G, H, W).
         out, cache = F.lrn_forward(x.reshape(n * self.groups, c // self.groups, h, w),
                                    self.n, self.k, self.alpha, self.beta, self.workspace)
