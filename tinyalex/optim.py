@@ -153,9 +153,7 @@ class SGD:
         constructor (names, shapes and dtypes; the hyper-parameters' ranges), so a failed load
         changes nothing."""
         who = "SGD.load_state_dict"
-        missing = [key for key in self.HYPER if key not in state]
-        if missing:
-            raise ValueError(f"{who}: missing {missing}")
+        _require(who, state, self.HYPER)
         hyper = _hyper_parameters(who, *(state[key] for key in self.HYPER))
         velocity = {key: value for key, value in state.items() if key not in self.HYPER}
         stray = sorted(key for key in velocity if not key.startswith("velocity."))
@@ -182,9 +180,9 @@ class ReduceLROnPlateau:
 
     def __init__(self, optimizer: SGD, factor: float = 0.1, patience: int = 1,
                  max_reductions: int = paper.LR_DIVISIONS, min_delta: float = 0.0):
-        numbers = _checks.is_real(factor) and _checks.is_real(min_delta)
+        reals = _checks.is_real(factor) and _checks.is_real(min_delta)
         counts = _checks.is_int(patience) and _checks.is_int(max_reductions)
-        if (not numbers or not counts or not 0 < factor < 1 or not patience >= 1
+        if (not reals or not counts or not 0 < factor < 1 or not patience >= 1
                 or not max_reductions >= 0 or not 0 <= min_delta < math.inf):
             raise ValueError(
                 "ReduceLROnPlateau: need 0 < factor < 1, ints patience >= 1 and max_reductions >= 0, "
@@ -222,9 +220,7 @@ class ReduceLROnPlateau:
         """Restore what ``state_dict`` returned, checked first: ``best`` a number (not NaN,
         which no error would ever improve on), ``stale`` and ``reductions`` counts >= 0."""
         who = "ReduceLROnPlateau.load_state_dict"
-        missing = [key for key in self.STATE if key not in state]
-        if missing:
-            raise ValueError(f"{who}: missing {missing}")
+        _require(who, state, self.STATE)
         try:
             best, stale, reductions = (float(state[key]) for key in self.STATE)
         except (TypeError, ValueError):
@@ -236,3 +232,10 @@ class ReduceLROnPlateau:
                 "got " + ", ".join(f"{key}={state[key]}" for key in self.STATE)
             )
         self.best, self.stale, self.reductions = best, int(stale), int(reductions)
+
+
+def _require(who: str, state: dict, keys) -> None:
+    """``state`` (a ``load_state_dict`` argument) holds every one of ``keys``."""
+    missing = [key for key in keys if key not in state]
+    if missing:
+        raise ValueError(f"{who}: missing {missing}")
