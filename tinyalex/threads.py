@@ -80,7 +80,8 @@ def set_threads(count: int) -> None:
 
 
 def _positive(name: str, value) -> int:
-    """``value`` (an int) as a count of threads, or a ValueError."""
+    """``value`` as a count of threads if it is an int >= 1, else a ValueError naming ``name``
+    (``TINYALEX_THREADS``'s text reaches here only when it is not digits, to be refused)."""
     count = int(value) if isinstance(value, numbers.Integral) and not isinstance(value, bool) else 0
     if count < 1:
         raise ValueError(f"{name}: the number of threads must be a positive integer, got {value!r}")
