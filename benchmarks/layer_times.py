@@ -101,13 +101,17 @@ def tinyalex_times(model, x, labels, sync, args):
         layer.backward = timed(layer.backward, times[(layer.name, "bwd")], sync)
     optimizer.step = timed(optimizer.step, times[("sgd update", "fwd")], sync)
     with_waits = median_time(step, sync, args.warmup, args.repeat)
+    return plain, with_waits, _medians(times, names + ["sgd update"], args.repeat)
 
+
+def _medians(times, names, repeat: int) -> dict:
+    """``{name: (forward, backward)}``: the median of each layer's last ``repeat`` times (0
+    where none was recorded)."""
     def median(key):
-        samples = times[key][args.warmup:]
+        samples = times[key][-repeat:]
         return statistics.median(samples) if samples else 0.0
 
-    return plain, with_waits, {name: (median((name, "fwd")), median((name, "bwd")))
-                               for name in names + ["sgd update"]}
+    return {name: (median((name, "fwd")), median((name, "bwd"))) for name in names}
 
 
 def torch_times(model, x, labels, args):
@@ -129,6 +133,7 @@ def torch_times(model, x, labels, args):
     velocity = [torch.zeros_like(p) for p in params]
     x, labels = (torch.from_numpy(to_numpy(a)).to(device) for a in (x, labels))
     times, marks = defaultdict(list), []  # marks: (layer, when its backward started)
+    hooked = False  # the plain step first: no waits, no bookkeeping
 
     def step():
         for p in params:
@@ -136,6 +141,9 @@ def torch_times(model, x, labels, args):
         marks.clear()
         loss = TF.cross_entropy(net(x), labels)
         loss.backward()
+        if not hooked:
+            steps.torch_update(params, velocity)
+            return
         sync()
         marks.append((None, time.perf_counter()))
         for (name, start), (_, end) in zip(marks, marks[1:]):
@@ -166,15 +174,10 @@ def torch_times(model, x, labels, args):
         module.name = name
         module.register_forward_pre_hook(before)
         module.register_forward_hook(after)
-    times.clear()
+    hooked = True
     with_waits = median_time(step, sync, args.warmup, args.repeat)
-
-    def median(key):
-        samples = times[key][-args.repeat:]
-        return statistics.median(samples) if samples else 0.0
-
-    return plain, with_waits, {name: (median((name, "fwd")), median((name, "bwd")))
-                               for name, _ in list(net.named_children()) + [("sgd update", None)]}
+    names = [name for name, _ in net.named_children()]
+    return plain, with_waits, _medians(times, names + ["sgd update"], args.repeat)
 
 
 def main(argv=None) -> int:
