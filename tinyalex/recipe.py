@@ -57,14 +57,14 @@ def _sizes(config: dict, image_side: int) -> tuple:
     if config["model"] == "figure1":
         side = transforms.proportional_crop_size(image_side) if config["augment"] else image_side
         if side < MIN_INPUT_SIZE:
-            smallest = next(s for s in itertools.count(MIN_INPUT_SIZE)
-                            if transforms.proportional_crop_size(s) >= MIN_INPUT_SIZE)
+            smallest = MIN_INPUT_SIZE if not config["augment"] else next(
+                s for s in itertools.count(MIN_INPUT_SIZE)
+                if transforms.proportional_crop_size(s) >= MIN_INPUT_SIZE)
             raise ValueError(
                 f"the Figure-1 net takes inputs of at least {MIN_INPUT_SIZE} pixels, and images "
                 f"of {image_side} pixels give {side}"
                 + (" (random crops of the paper's 224/256 share)" if config["augment"] else "")
-                + f": use images of at least {smallest if config['augment'] else MIN_INPUT_SIZE} "
-                "pixels (--image-size)")
+                + f": use images of at least {smallest} pixels (--image-size)")
         return image_side, side
     side = config["input_size"]
     return (math.ceil(side * paper.IMAGE_SIZE / INPUT_SIZE) if config["augment"] else side), side
@@ -113,10 +113,10 @@ def resume_config(path, given: dict, keys, verbose: bool = True) -> dict:
         what = "one tower" if saved.get("model") == "alexnet" else "a Figure-1 net"
         raise ValueError(f"train --resume: the run in {path} is {what} on one device; move it "
                          "with --device, --devices cannot split it into two towers")
-    done = meta.get("epoch", 0)
-    if given.get("epochs", saved["epochs"]) < done:
+    done, epochs = meta["epoch"], given.get("epochs", saved["epochs"])  # read_checkpoint: an int
+    if epochs < done:
         raise ValueError(f"train --resume: {path} has trained {done} epochs already, more than "
-                         f"--epochs {given.get('epochs', saved['epochs'])}")
+                         f"--epochs {epochs}")
     config = {**saved, "out": str(Path(path).parent), "verbose": verbose}
     config.update({key: given[key] for key in RESUMABLE if key in given})
     _check_no_later_run(path, Path(config["out"]) / "last.npz", done)
