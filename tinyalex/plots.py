@@ -74,10 +74,9 @@ def _images(function: str, name: str, images, layout: str):
 
 
 def _to_hwc(image):
-    """``(C, H, W)`` -> ``(H, W, C)`` (or ``(H, W)`` for one channel), in [0, 1]: uint8 pixels
+    """A host ``(C, H, W)`` (from ``_images``) -> ``(H, W, C)`` (or ``(H, W)`` for one channel), in [0, 1]: uint8 pixels
     divided by 255, anything else (kernels, preprocessed images) stretched from its own
     min..max (a constant one is drawn mid-grey)."""
-    image = to_numpy(image)
     if image.dtype == np.uint8:
         image = image / 255.0
     else:

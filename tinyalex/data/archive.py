@@ -15,7 +15,6 @@ folders; it never sets owners, permissions or times from the archive.
 from __future__ import annotations
 
 import errno
-import gzip
 import lzma
 import os
 import shutil
@@ -140,10 +139,6 @@ def _check_complete(tar: tarfile.TarFile, archive) -> None:
         pass
 
 
-# Not a tar, or truncated or corrupted: tarfile's own errors, or its decompressors'.
-_UNREADABLE = (tarfile.TarError, EOFError, zlib.error, lzma.LZMAError, gzip.BadGzipFile)
-
-
 def extract_tar(archive, target, max_size: int | None = None) -> list[Path]:
     """Extract the tar (plain, gzip, bz2 or xz) ``archive`` into the folder ``target``.
 
@@ -165,7 +160,9 @@ def extract_tar(archive, target, max_size: int | None = None) -> list[Path]:
             tar = tarfile.open(fileobj=raw, mode="r:*")
             members = tar.getmembers()
             _check_complete(tar, archive)
-        except (*_UNREADABLE, OSError) as error:  # bz2 reports a damaged stream as an OSError
+        # Not a tar, or truncated or corrupted: tarfile's own errors, or its decompressors' (gzip's
+        # and bz2's are OSErrors; a missing archive, or one not ours to read, failed at open()).
+        except (tarfile.TarError, EOFError, zlib.error, lzma.LZMAError, OSError) as error:
             raise DataError(f"extract_tar: {archive} is not a readable tar archive "
                             f"({type(error).__name__}: {error})") from None
         with tar:

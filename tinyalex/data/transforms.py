@@ -28,6 +28,7 @@ from ..functional import _checks
 __all__ = [
     "PIXEL_SCALE",
     "center_crop",
+    "check_pca",
     "fit_pca",
     "mean_image",
     "pca_color_augment",
