@@ -66,7 +66,7 @@ ACTIVATIONS = ("relu", "tanh")
 LEARNING_RATES = {"relu": 0.03, "tanh": 0.03}
 # The default run: about 2.5 minutes for both networks on 2 idle CPU cores, estimated from the
 # measured times of a training step of 128 images (0.05 s on Fashion-MNIST, where the whole run
-# took 88-91 s, and 0.08 s on CIFAR-10-sized 3x32x32 images in benchmarks/compare_torch.py).
+# took 88-93 s, and 0.08 s on CIFAR-10-sized 3x32x32 images in benchmarks/compare_torch.py).
 DEFAULT_SUBSET = 10_000
 DEFAULT_EPOCHS = 8
 TEST_SUBSET = 2_000  # test images evaluated after every epoch, for the history only
