@@ -70,7 +70,7 @@ def test_the_module_runs_and_lists_its_commands():
                       "--seed", "--batch-size", "--lr-relu", "--lr-tanh", "--test-subset"]),
     ("train", ["--model", "--dataset", "--activation", "--lrn", "--width", "--input-size",
                "--devices", "--device", "--resume", "--epochs", "--lr", "--ten-crop", "--out"]),
-    ("gradcheck", ["--seed", "--tolerance"]),
+    ("gradcheck", ["--seed", "--device", "--tolerance"]),
 ])
 def test_help_of_every_command(capsys, command, options):
     code, out, _ = run([command, "--help"], capsys)
@@ -496,6 +496,6 @@ def test_gradcheck_fails_on_a_large_or_nan_error(capsys, monkeypatch, bad):
 
     rows = [gradcheck.GradcheckRow("x", (2,), 1e-9, 1e-9), gradcheck.GradcheckRow("w", (2,), bad, bad)]
     monkeypatch.setattr(gradcheck, "check_all_ops",
-                        lambda seed: {"op": gradcheck.GradcheckResult(rows)})
+                        lambda seed, device: {"op": gradcheck.GradcheckResult(rows)})
     code, out, _ = run(["gradcheck"], capsys)
     assert code == 1 and "FAILED" in out

@@ -67,6 +67,15 @@ def test_check_all_ops_runs_every_convolution_algorithm(monkeypatch):
         "conv2d (stride 1, pad 2, groups 2; rows)"]
 
 
+def test_check_all_ops_on_each_device(xp, cuda_kernel_calls):
+    """`gradcheck --device cuda:0` checks the GPU's own code: on CuPy the pooling and LRN go
+    through their CUDA kernels, on NumPy through none."""
+    results = gradcheck.check_all_ops(device="cpu" if xp is np else "cuda:0")
+    assert len(results) == 11 and max(r.max_error for r in results.values()) < 1e-6
+    kernels = {"maxpool_forward", "maxpool_backward", "lrn_forward", "lrn_backward"}
+    assert set(cuda_kernel_calls) == (set() if xp is np else kernels)
+
+
 def test_refuses_float32():
     with pytest.raises(ValueError, match="finite differences need float64"):
         gradcheck.check_layer(F.relu_forward, F.relu_backward, np.ones(3, dtype=np.float32))

@@ -96,7 +96,7 @@ def _gradcheck(args) -> int:
     from .gradcheck import GradcheckResult, check_all_ops
 
     rows = []
-    for name, result in check_all_ops(seed=args.seed).items():
+    for name, result in check_all_ops(seed=args.seed, device=args.device).items():
         print(f"== {name}\n{result}\n")
         rows += result.rows
     worst = GradcheckResult(rows).max_error  # NaN (a NaN or infinite gradient) if any is
@@ -302,6 +302,8 @@ def build_parser() -> argparse.ArgumentParser:
         "and print the relative-error table of each.",
     )
     p.add_argument("--seed", type=COUNT, default=0, help="seed of the random inputs (default 0)")
+    p.add_argument("--device", type=_device, default="cpu",
+                   help="cpu (NumPy, the default) or cuda:N (CuPy on GPU N: the GPU's own code)")
     p.add_argument("--tolerance", type=RATE, default=1e-6,
                    help="largest acceptable relative error (default 1e-6)")
     p.set_defaults(run=_gradcheck)

@@ -31,7 +31,7 @@ import math
 
 import numpy
 
-from .backend import get_array_module
+from .backend import as_device, get_array_module, on_device, to_device
 from .functional import _checks
 
 
@@ -183,34 +183,45 @@ def check_loss(loss_fn, logits, *args, h: float = 1e-5) -> GradcheckResult:
     return GradcheckResult([_row("logits", analytic, numeric)])
 
 
-def check_all_ops(seed: int = 0) -> dict:
+def check_all_ops(seed: int = 0, device="cpu") -> dict:
     """Gradient-check every op of ``tinyalex.functional`` on small float64 inputs.
 
     Returns ``{op name: GradcheckResult}``; ``python -m tinyalex gradcheck`` prints them.
+    ``device``: where the ops run, ``"cpu"`` (NumPy) or ``"cuda:N"`` (CuPy: the GPU's own code,
+    such as the CUDA kernels of pooling and LRN, checked the same way); the inputs are the same
+    numbers on either.
     """
     from . import functional as F
 
+    device = as_device(device)
     rng = numpy.random.default_rng(seed)
+
+    def on(a):  # the host input on the device: as it is on the CPU, a copy on a GPU
+        return a if device.kind == "cpu" else to_device(a, device)
+
     x = rng.standard_normal((2, 4, 7, 7))
     distinct = rng.permutation(x.size).reshape(x.shape) * 0.1  # no ties for max pooling
     away_from_kink = numpy.where(numpy.abs(x) < 0.01, 0.5, x)
-    convs = {  # each algorithm the layers may use: the CPU's two, and the GPU's on the CPU
-        f"conv2d (stride {stride}, pad {pad}, groups 2; {algorithm})": check_layer(
-            F.conv2d_forward, F.conv2d_backward, x, rng.standard_normal((6, 2, k, k)),
-            rng.standard_normal(6), stride=stride, pad=pad, groups=2, algorithm=algorithm)
-        for algorithm, stride, pad, k in [("im2col", 2, 1, 3), ("rows", 1, 2, 5),
-                                          ("gather", 1, 1, 3), ("gather", 2, 1, 3)]}
-    return {
-        **convs,
-        "lrn (n=5, alpha=1)": check_layer(F.lrn_forward, F.lrn_backward, x, alpha=1.0),
-        "maxpool2d (3/2)": check_layer(F.maxpool2d_forward, F.maxpool2d_backward, distinct),
-        "relu": check_layer(F.relu_forward, F.relu_backward, away_from_kink),
-        "tanh": check_layer(F.tanh_forward, F.tanh_backward, x),
-        "dropout (p=0.5)": check_layer(
-            lambda a: F.dropout_forward(a, rng=numpy.random.default_rng(seed)), F.dropout_backward, x),
-        "linear": check_layer(F.linear_forward, F.linear_backward, x,
-                              rng.standard_normal((5, x[0].size)), rng.standard_normal(5)),
-        "softmax_cross_entropy": check_loss(F.softmax_cross_entropy, rng.standard_normal((4, 10)),
-                                            rng.integers(0, 10, 4)),
-    }
-
+    conv_inputs = {(algorithm, stride, pad, k): (rng.standard_normal((6, 2, k, k)), rng.standard_normal(6))
+                   for algorithm, stride, pad, k in [("im2col", 2, 1, 3), ("rows", 1, 2, 5),
+                                                     ("gather", 1, 1, 3), ("gather", 2, 1, 3)]}
+    fc = rng.standard_normal((5, x[0].size)), rng.standard_normal(5)
+    logits, labels = rng.standard_normal((4, 10)), rng.integers(0, 10, 4)
+    x, distinct, away_from_kink = on(x), on(distinct), on(away_from_kink)
+    with on_device(device):  # what the checks make (dout, perturbed copies) lands there too
+        convs = {  # each algorithm the layers may use: the CPU's two, and the GPU's
+            f"conv2d (stride {stride}, pad {pad}, groups 2; {algorithm})": check_layer(
+                F.conv2d_forward, F.conv2d_backward, x, on(w), on(b), stride=stride, pad=pad,
+                groups=2, algorithm=algorithm)
+            for (algorithm, stride, pad, _), (w, b) in conv_inputs.items()}
+        return {
+            **convs,
+            "lrn (n=5, alpha=1)": check_layer(F.lrn_forward, F.lrn_backward, x, alpha=1.0),
+            "maxpool2d (3/2)": check_layer(F.maxpool2d_forward, F.maxpool2d_backward, distinct),
+            "relu": check_layer(F.relu_forward, F.relu_backward, away_from_kink),
+            "tanh": check_layer(F.tanh_forward, F.tanh_backward, x),
+            "dropout (p=0.5)": check_layer(
+                lambda a: F.dropout_forward(a, rng=seed), F.dropout_backward, x),
+            "linear": check_layer(F.linear_forward, F.linear_backward, x, on(fc[0]), on(fc[1])),
+            "softmax_cross_entropy": check_loss(F.softmax_cross_entropy, on(logits), on(labels)),
+        }
