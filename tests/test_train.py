@@ -212,6 +212,9 @@ def test_load_refuses_a_checkpoint_of_another_run(data, tmp_path):
     make_trainer(data, out=tmp_path).fit(1)
     with pytest.raises(ValueError, match="batch_size=32 there, 16 here"):
         make_trainer(data, batch_size=16).load(tmp_path / "last.npz")
+    # The starting rate too: the checkpoint's rate would replace lr= without a word.
+    with pytest.raises(ValueError, match="lr=0.05 there, 0.5 here"):
+        make_trainer(data, lr=0.5).load(tmp_path / "last.npz")
     train, val, _ = data
     other = Trainer(tiny_model(), train, Preprocess.fit(val[0]), val=val, lr=0.05,
                     weight_decay=5e-4, batch_size=32, seed=3, verbose=False)
@@ -220,6 +223,15 @@ def test_load_refuses_a_checkpoint_of_another_run(data, tmp_path):
     save_checkpoint(tmp_path / "other.npz", {"x": np.zeros(1)}, {"epoch": 1})
     with pytest.raises(ValueError, match="not a training checkpoint"):
         make_trainer(data).load(tmp_path / "other.npz")
+
+
+def test_load_takes_a_checkpoint_from_before_the_starting_rate_was_recorded(data, tmp_path):
+    make_trainer(data, out=tmp_path).fit(1)
+    arrays, meta = load_checkpoint(tmp_path / "last.npz")
+    del meta["settings"]["lr"]
+    save_checkpoint(tmp_path / "older.npz", arrays, meta)
+    trainer = make_trainer(data, lr=0.5).load(tmp_path / "older.npz")
+    assert trainer.optimizer.lr == 0.05  # the checkpoint's rate, as always
 
 
 def test_load_refuses_a_checkpoint_of_another_network_or_augmentation(data, tmp_path):

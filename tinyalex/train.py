@@ -321,7 +321,7 @@ class Trainer:
             np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
         self.out = None if out is None else writable_folder(out)
         self.name = name
-        self.own_settings = {"batch_size": batch_size, "momentum": momentum,
+        self.own_settings = {"lr": lr, "batch_size": batch_size, "momentum": momentum,
                              "weight_decay": weight_decay, "patience": patience,
                              "measure_train": measure_train, "ten_crop": ten_crop, "seed": seed}
         self.settings = {**(settings or {}), **self.own_settings, "augment": repr(augment),
@@ -485,11 +485,14 @@ class Trainer:
     def _check_same(self, path, meta: dict, arrays: dict) -> None:
         """The settings, network, augmentation and preprocessing must be those of the run that
         wrote the checkpoint (a hook of one's own as ``augment`` is not compared: its ``repr``
-        names an address in memory; a checkpoint from before the network was recorded is not
-        held to one)."""
+        names an address in memory; a checkpoint from before the network, or the starting
+        learning rate, was recorded is not held to one). The learning rate compared is the one
+        the run started with; the optimizer's, which the schedule may have divided since, is
+        restored from the checkpoint."""
         theirs = meta["settings"]
         differ = [f"{key}={theirs.get(key)!r} there, {value!r} here"
-                  for key, value in self.own_settings.items() if theirs.get(key) != value]
+                  for key, value in self.own_settings.items()
+                  if theirs.get(key) != value and (key != "lr" or key in theirs)]
         if "architecture" in theirs:
             layers = [f"{a or '(none)'} there, {b or '(none)'} here" for a, b in
                       itertools.zip_longest(theirs["architecture"], self.model.architecture())
