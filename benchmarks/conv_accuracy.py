@@ -41,6 +41,8 @@ def main(argv=None) -> int:
     parser.add_argument("--no-torch", action="store_true")
     args = parser.parse_args(argv)
     device = Device(args.device)
+    if device.kind == "cuda":  # the ops allocate on the current GPU
+        device.xp.cuda.Device(device.index).use()
     rng = np.random.default_rng(0)
     print(f"{'case':14} {'who':16} {'out':>8} {'dx':>8} {'dw':>8} {'db':>8}")
     for name, x_shape, w_shape, stride, pad, groups in CASES:

@@ -196,6 +196,8 @@ def main(argv=None) -> int:
             parser.error(f"--torch needs PyTorch (pip install '.[bench]'): {error}")
 
     device = Device(args.device)
+    if device.kind == "cuda":  # the loss, outside the layers, runs on the current GPU
+        device.xp.cuda.Device(device.index).use()
     sync = (lambda: device.xp.cuda.Device(device.index).synchronize()) if device.kind == "cuda" \
         else (lambda: None)
     batch, size, classes = MODELS[args.model]

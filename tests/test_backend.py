@@ -131,3 +131,6 @@ def test_a_copy_between_gpus_is_ordered_with_both():
         assert device_of(copy) == Device("cuda:1") and copy.flags.c_contiguous
         np.testing.assert_array_equal(copy.get(), source.get())
     assert log.total_bytes == 2 * product.nbytes
+    with backend.on_device("cuda:0"):
+        scalar = cupy.asarray(2.0)
+    assert to_device(scalar, "cuda:1").shape == ()

@@ -263,7 +263,8 @@ def _between_gpus(x, source: Device, device: Device):
     copy has read it."""
     cupy = _cupy()
     with on_device(source):
-        x = cupy.ascontiguousarray(x)  # on the source GPU, before the event
+        if not x.flags.c_contiguous:  # (ascontiguousarray would make a 0-d array 1-d)
+            x = cupy.ascontiguousarray(x)  # on the source GPU, before the event
         computed = cupy.cuda.Event()
         computed.record()
     with on_device(device):

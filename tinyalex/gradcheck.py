@@ -145,7 +145,8 @@ def check_layer(forward, backward, *arrays, names=None, wrt=None, h: float = 1e-
 
     ``forward(*arrays, **kwargs)`` returns ``(out, cache)``; ``backward(dout, cache)`` returns the
     gradient of each array (a tuple, or one array when there is one input). ``wrt`` lists the
-    positions of the arrays to check (default: all). Every array must be float64. A forward
+    positions of the arrays to check (default: all). Every array must be float64 (CuPy arrays:
+    on the current GPU, like the ops' own results; see ``functional``). A forward
     that draws random numbers (dropout) must draw the same ones on every call: wrap it, e.g.
     ``lambda x: dropout_forward(x, rng=numpy.random.default_rng(0))``.
     """

@@ -39,7 +39,9 @@ parts are independent, so the results are the same bits as on one thread.
 On a GPU (CuPy arrays) the fast versions launch as few kernels as they can, since each launch
 costs the host about 10 us: the convolution gathers its columns with one indexed copy
 (``conv_gather``), and max pooling and LRN run one CUDA kernel per pass (``cuda_kernels``),
-held to the readable versions by the same tests.
+held to the readable versions by the same tests. Like CuPy's own functions, the ops make their
+results on the *current* GPU: with arrays on another one, make theirs current first
+(``with backend.on_device("cuda:1"):``), as the layers do.
 
 Workspace. ``conv2d_forward``, ``maxpool2d_forward`` and ``lrn_forward`` take an optional
 ``workspace=Workspace()`` that holds their large temporaries from one call to the next (a new
