@@ -86,11 +86,13 @@ def test_dropout_train_matches_formula(xp, rng, p, inverted):
         assert o == pytest.approx(v * scale if k else 0.0, rel=1e-15)
 
 
-@pytest.mark.parametrize("inverted, scale", [(False, 0.5), (True, 1.0)])
-def test_dropout_eval_scaling(xp, rng, inverted, scale):
+@pytest.mark.parametrize("p", [0.2, 0.5, 0.8])  # not only 0.5, where 1 - p is p
+@pytest.mark.parametrize("inverted", [False, True])
+def test_dropout_eval_scaling(xp, rng, inverted, p):
     """The paper multiplies by (1 - p) at test time; inverted dropout passes x through."""
+    scale = 1.0 if inverted else 1 - p
     x = rng.standard_normal((3, 5))
-    out, cache = F.dropout_forward(xp.asarray(x), 0.5, train=False, inverted=inverted)
+    out, cache = F.dropout_forward(xp.asarray(x), p, train=False, inverted=inverted)
     np.testing.assert_allclose(to_numpy(out), x * scale, rtol=1e-15)
     np.testing.assert_allclose(to_numpy(F.dropout_backward(xp.ones((3, 5)), cache)), np.full((3, 5), scale))
 

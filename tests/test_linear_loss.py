@@ -144,6 +144,24 @@ def test_loss_is_stable_for_huge_logits(xp):
     assert np.all(np.isfinite(to_numpy(dlogits)))
     loss, _ = F.softmax_cross_entropy(xp.asarray([[50.0, -50.0]]), xp.asarray([0]))
     assert loss == 0.0 and math.copysign(1, loss) == 1  # 0.0, not -0.0
+    # Each row is shifted by its own maximum: one shift for the whole batch would take the
+    # second row's exponentials below float64's range.
+    loss, dlogits = F.softmax_cross_entropy(xp.asarray([[1000.0, 0.0], [0.0, -5.0]]), xp.asarray([0, 1]))
+    assert loss == pytest.approx((5.0 + np.log1p(np.exp(-5.0))) / 2, rel=1e-12)
+    p = 1 / (1 + np.exp(-5.0))  # the second row's softmax: [p, 1 - p]
+    np.testing.assert_allclose(to_numpy(dlogits), [[0.0, 0.0], [p / 2, (1 - p - 1) / 2]], rtol=1e-12, atol=1e-300)
+
+
+def test_softmax_and_log_softmax_values(xp, rng):
+    """Rows of exp(z) / sum(exp(z)), each summing to 1, also at magnitudes near 1000."""
+    z = rng.standard_normal((4, 6)) * 3
+    z[1] += 1000.0
+    z[2] -= 1000.0
+    expected = np.exp(z - z.max(axis=1, keepdims=True))
+    expected /= expected.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(to_numpy(F.softmax(xp.asarray(z))), expected, rtol=1e-12)
+    np.testing.assert_allclose(to_numpy(F.log_softmax(xp.asarray(z))), np.log(expected), rtol=1e-12)
+    np.testing.assert_allclose(to_numpy(F.softmax(xp.asarray(z))).sum(axis=1), 1.0, rtol=1e-14)
 
 
 def test_loss_float32_and_accepts_uint8_labels(xp):

@@ -25,6 +25,15 @@ def test_two_steps_match_a_hand_computation():
     np.testing.assert_allclose(w, [1.329725005, -0.8948525025], rtol=1e-13)
 
 
+def test_momentum_is_the_one_given():
+    """Two steps at momentum 0.5 (every other test uses the paper's 0.9 or one step from rest)."""
+    w = np.array([1.0])
+    opt = SGD({"w": w}, lr=0.1, momentum=0.5, weight_decay=0.0)
+    opt.step({"w": np.array([2.0])})  # v = -0.2, w = 0.8
+    opt.step({"w": np.array([2.0])})  # v = 0.5 * -0.2 - 0.2 = -0.3, w = 0.5
+    np.testing.assert_allclose([opt.velocity["w"][0], w[0]], [-0.3, 0.5], rtol=1e-14)
+
+
 def test_defaults_are_the_papers():
     opt = SGD({"w": np.zeros(2)})
     assert (opt.lr, opt.momentum, opt.weight_decay) == (0.01, 0.9, 0.0005)

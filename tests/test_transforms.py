@@ -46,6 +46,16 @@ def test_no_resampling_when_the_shorter_side_is_256(rng, h, w, top, left):
     np.testing.assert_array_equal(T.rescale_and_center_crop(image), image[:, top:top + 256, left:left + 256])
 
 
+def test_rescale_rounds_the_longer_side_and_crops_its_centre(rng):
+    """302 x 200 scales to 386.56 x 256: 387 rows (rounded, not cut to 386), of which rows
+    65..320 are kept; the same pixels as Pillow's own resize and crop."""
+    from PIL import Image
+
+    image = rng.integers(0, 256, (3, 302, 200), dtype=np.uint8)
+    resized = np.asarray(Image.fromarray(image.transpose(1, 2, 0)).resize((256, 387), Image.BILINEAR))
+    np.testing.assert_array_equal(T.rescale_and_center_crop(image), resized[65:321].transpose(2, 0, 1))
+
+
 def test_rescale_grey_and_other_sizes(rng):
     grey = rng.integers(0, 256, (1, 64, 48), dtype=np.uint8)
     assert T.rescale_and_center_crop(grey, size=32).shape == (1, 32, 32)
@@ -204,6 +214,9 @@ def test_ten_crops_positions():
         np.testing.assert_array_equal(crops[:, j], patch)
         np.testing.assert_array_equal(crops[:, 5 + j], patch[..., ::-1])
     assert crops[0, 0, 0, 0, 0] == 0 and crops[0, 3, 0, -1, -1] == 47  # the corners really are corners
+    odd = _arange_images(1, 1, 7, 9)  # margins 3 and 5: the centre starts at (1, 2), rounded down
+    np.testing.assert_array_equal(T.ten_crops(odd, 4)[:, 4], odd[:, :, 1:5, 2:6])
+    np.testing.assert_array_equal(T.ten_crops(odd, 4)[:, 9], odd[:, :, 1:5, 2:6][..., ::-1])
 
 
 def test_ten_crop_predict_averages():
