@@ -179,7 +179,7 @@ def test_loss_float32_and_accepts_uint8_labels(xp):
         (np.zeros((2, 3)), np.array([0.0, 1.0]), "labels must be integer class indices"),
         (np.zeros((2, 3)), np.array([0, 1, 2]), "labels must have shape (2,)"),
         (np.zeros(3), np.array([0]), "logits must be 2-D"),
-        (np.zeros((2, 0)), np.array([0, 0]), "logits of shape (2, 0) have no classes"),
+        (np.zeros((2, 0)), np.array([0, 0]), "logits must have at least one entry on their last axis, got shape (2, 0)"),
         (np.array([[0.0, np.nan], [1.0, 2.0]]), np.array([0, 1]), "logits must be finite, got nan at [0, 1]"),
         (np.array([[0.0, 1.0], [np.inf, 2.0]]), np.array([0, 1]), "logits must be finite, got inf at [1, 0]"),
     ],

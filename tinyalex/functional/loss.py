@@ -47,7 +47,7 @@ def softmax_cross_entropy(logits, labels):
     """
     op = "softmax_cross_entropy"
     _checks.ndim(op, "logits", logits, 2, "(N, num_classes)")
-    _checks.floating(op, ("logits", logits))
+    _check_scores(op, logits)
     xp = get_array_module(logits)
     n, k = logits.shape
     if getattr(labels, "ndim", None) != 1 or labels.shape[0] != n:
@@ -59,8 +59,6 @@ def softmax_cross_entropy(logits, labels):
         raise ValueError(f"{op}: labels must be integer class indices, got dtype {labels.dtype}")
     if n == 0:
         raise ValueError(f"{op}: the batch is empty")
-    if k == 0:
-        raise ValueError(f"{op}: logits of shape {tuple(logits.shape)} have no classes")
     lo, hi = int(labels.min()), int(labels.max())
     if lo < 0 or hi >= k:
         bad = lo if lo < 0 else hi
