@@ -55,7 +55,7 @@ def main(argv=None) -> int:
         references = (exact, *F.conv2d_backward_naive(dout.astype(np.float64), cache))
         results = {}
         on = [to_device(a, device) for a in (x, w, b, dout)]
-        for algorithm in ["im2col", "gather"] + (["rows"] if stride == 1 else []):
+        for algorithm in ["im2col", "gather"] + (["rows", "fourier"] if stride == 1 else []):
             out, c = F.conv2d_forward(*on[:3], stride, pad, groups, algorithm=algorithm)
             results[f"tinyalex {algorithm}"] = (out, *F.conv2d_backward(on[3], c))
         if not args.no_torch:

@@ -101,6 +101,6 @@ def test_layer_times_without_pytorch_is_a_usage_error(tmp_path):
 def test_conv_accuracy_reports_every_algorithm_near_float64():
     out = _run_script("conv_accuracy.py", "--no-torch")
     rows = [line.split() for line in out.splitlines()[1:]]
-    assert len(rows) == 8  # 3 cases, im2col and gather each, rows for the two stride-1 ones
+    assert len(rows) == 10  # 3 cases, im2col and gather each, rows and fourier for the two stride-1 ones
     for row in rows:
         assert row[1] == "tinyalex" and all(float(e) < 1e-5 for e in row[3:]), row

@@ -1,5 +1,5 @@
 """The convolution's fast paths (im2col with a shared Workspace, cols rebuilt in backward; the
-rows and gather algorithms) against the readable im2col version and the defining loop, and the Workspace's
+rows, fourier and gather algorithms) against the readable im2col version and the defining loop, and the Workspace's
 promise: results never depend on call history."""
 
 import numpy as np
@@ -12,7 +12,7 @@ from tinyalex import gradcheck
 from tinyalex.backend import to_numpy
 from tinyalex.functional.conv import choose_algorithm
 
-# The rows algorithm needs stride 1; these add pads of 0, and larger than the kernel, a "same"
+# The rows and fourier algorithms need stride 1; these add pads of 0, and larger than the kernel, a "same"
 # width (OW == W, the shifted-copies path) whose kernel is wider than the image, and kernels
 # taller and wider than the image (kernel rows and columns that see nothing but padding), one
 # of them shifting a "same" row by more than all the images' entries together.
@@ -26,7 +26,7 @@ ROWS_CONFIGS = [c for c in CONFIGS if _pair(c[2]) == (1, 1)] + [
     ((1, 2, 1, 1), (2, 2, 6, 6), 1, 3, 1),
     ((3, 1, 1, 1), (2, 1, 13, 13), 1, 6, 1),
 ]
-ALGORITHMS = ["im2col", "rows", "gather"]
+ALGORITHMS = ["im2col", "rows", "fourier", "gather"]
 FAST = [(algorithm, workspace) for algorithm in ALGORITHMS for workspace in (False, True)]
 
 
@@ -38,7 +38,8 @@ def _configs(algorithm):
     """im2col and gather take any stride; the gather's stride-1 input gradient is its own path,
     so it gets the rows algorithm's extra stride-1 cases as well."""
     extra = [c for c in ROWS_CONFIGS if c not in CONFIGS]
-    return {"im2col": CONFIGS, "rows": ROWS_CONFIGS, "gather": CONFIGS + extra}[algorithm]
+    return {"im2col": CONFIGS, "rows": ROWS_CONFIGS, "fourier": ROWS_CONFIGS,
+            "gather": CONFIGS + extra}[algorithm]
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -64,6 +65,13 @@ def test_fast_matches_naive_and_loop(xp, rng, algorithm, workspace, dtype):
 @pytest.mark.parametrize("algorithm, workspace", FAST)
 def test_fast_backward_matches_finite_differences(xp, rng, algorithm, workspace):
     for x_shape, w_shape, stride, pad, groups in _configs(algorithm):
+        if algorithm == "fourier" and (w_shape[2] > x_shape[2] or w_shape[3] > x_shape[3]):
+            # Kernels larger than the image have weights that see only padding: their gradient
+            # is 0. The fourier output depends on them through rounding alone (every DFT mixes
+            # all weights), so finite differences measure rounding noise (1e-11) against 0,
+            # which the relative error turns into 1e-3; the test above holds those gradients
+            # to the readable backward's within 1e-12 instead.
+            continue
         x, w, b = _inputs(rng, xp, x_shape, w_shape)
         result = gradcheck.check_layer(F.conv2d_forward, F.conv2d_backward, x, w, b,
                                        stride=stride, pad=pad, groups=groups,
@@ -92,16 +100,25 @@ def test_skipping_the_input_gradient(xp, rng, algorithm):
 
 
 def test_the_automatic_choice():
-    """rows for the stride-1 layers with many channels; im2col for the first layers (3 input
-    channels, or stride 4)."""
-    assert choose_algorithm((32, 3, 5, 5), 1, 1) == "im2col"  # Figure 1's conv1
-    assert choose_algorithm((32, 32, 5, 5), 1, 1) == "rows"
-    assert choose_algorithm((64, 32, 5, 5), 1, 1) == "rows"
-    assert choose_algorithm((96, 3, 11, 11), 4, 1) == "im2col"  # AlexNet's conv1
-    for w_shape, groups in [((256, 48, 5, 5), 2), ((384, 256, 3, 3), 1), ((384, 192, 3, 3), 2),
-                            ((256, 192, 3, 3), 2)]:
-        assert choose_algorithm(w_shape, 1, groups) == "rows"
-    assert choose_algorithm((32, 32, 5, 5), (1, 2), 1) == "im2col"
+    """im2col for the first layers (3 input channels, or stride 4); fourier for the Figure-1
+    net's conv2 and conv3 (small maps, batch 128); rows for AlexNet's stride-1 layers at batch
+    32 (maps too large, or more kernels than images) and for kernels larger than the image."""
+    assert choose_algorithm((128, 3, 32, 32), (32, 3, 5, 5), 1, 2, 1) == "im2col"  # Figure 1
+    assert choose_algorithm((128, 32, 15, 15), (32, 32, 5, 5), 1, 2, 1) == "fourier"
+    assert choose_algorithm((128, 32, 7, 7), (64, 32, 5, 5), 1, 2, 1) == "fourier"
+    assert choose_algorithm((32, 32, 15, 15), (32, 32, 5, 5), 1, 2, 1) == "fourier"  # N = F
+    assert choose_algorithm((31, 32, 15, 15), (32, 32, 5, 5), 1, 2, 1) == "rows"
+    assert choose_algorithm((64, 32, 4, 5), (32, 32, 5, 5), 1, 2, 1) == "rows"  # KH > H
+    assert choose_algorithm((64, 32, 5, 4), (32, 32, 5, 5), 1, 2, 1) == "rows"  # KW > W
+    assert choose_algorithm((128, 32, 18, 18), (32, 32, 5, 5), 1, 2, 1) == "fourier"  # 20 x 20
+    assert choose_algorithm((128, 32, 19, 18), (32, 32, 5, 5), 1, 2, 1) == "rows"  # 21 x 20
+    assert choose_algorithm((32, 3, 227, 227), (96, 3, 11, 11), 4, 0, 1) == "im2col"  # AlexNet
+    for x_shape, w_shape, groups in [((32, 96, 27, 27), (256, 48, 5, 5), 2),
+                                     ((32, 256, 13, 13), (384, 256, 3, 3), 1),
+                                     ((32, 384, 13, 13), (384, 192, 3, 3), 2),
+                                     ((32, 384, 13, 13), (256, 192, 3, 3), 2)]:
+        assert choose_algorithm(x_shape, w_shape, 1, w_shape[2] // 2, groups) == "rows"
+    assert choose_algorithm((128, 32, 15, 15), (32, 32, 5, 5), (1, 2), 2, 1) == "im2col"
 
 
 def test_gather_is_the_choice_on_a_gpu(xp, rng):
@@ -114,6 +131,8 @@ def test_bad_algorithm(xp, rng):
     x, w, b = _inputs(rng, xp, (1, 2, 6, 6), (2, 2, 3, 3))
     with pytest.raises(ValueError, match="conv2d_forward: the rows algorithm needs stride 1"):
         F.conv2d_forward(x, w, b, stride=2, algorithm="rows")
+    with pytest.raises(ValueError, match=r"the fourier algorithm needs stride 1, got \(1, 2\)"):
+        F.conv2d_forward(x, w, b, stride=(1, 2), algorithm="fourier")
     with pytest.raises(ValueError, match="algorithm must be one of"):
         F.conv2d_forward(x, w, b, algorithm="fft")
     _, cache = F.conv2d_forward_naive(x, w, b)
@@ -193,3 +212,38 @@ def test_copies_are_cached_only_without_a_workspace(xp, rng, algorithm, size):
     _, fast_cache = F.conv2d_forward(x, w, b, pad=1, workspace=F.Workspace(), algorithm=algorithm)
     assert cache.saved is not None and cache.saved.size == size
     assert fast_cache.saved is None
+
+
+def test_fourier_keeps_the_spectra_with_or_without_a_workspace(xp, rng):
+    """The fourier algorithm keeps the input's spectrum and the kernels' (smaller than the
+    width copies, and rebuilding them costs more than it saves), never views of the workspace:
+    9x9 maps with pad 1 take 10x10 planes, 6 * 10 frequencies."""
+    x, w, b = _inputs(rng, xp, (2, 3, 9, 9), (4, 3, 3, 3))
+    _, cache = F.conv2d_forward(x, w, b, pad=1, algorithm="fourier")
+    ws = F.Workspace()
+    _, fast_cache = F.conv2d_forward(x, w, b, pad=1, workspace=ws, algorithm="fourier")
+    spectrum, kernels = cache.saved
+    assert spectrum.shape == (1, 60, 2 * 3, 2) and kernels.shape == (1, 60, 2 * 4, 2 * 3)
+    for kept, fast in zip(cache.saved, fast_cache.saved, strict=True):
+        np.testing.assert_array_equal(to_numpy(fast), to_numpy(kept))
+        assert not any(xp.shares_memory(fast, buffer) for buffer in ws._buffers.values())
+
+
+def test_fourier_planes_are_as_small_as_they_can_be(rng, monkeypatch):
+    """One row or column fewer than ``plane_size`` and the circular correlation wraps around
+    onto the image: the result is wrong (so the cases above do reach the planes' edges)."""
+    from tinyalex.functional import conv_fourier
+
+    x, w, b = _inputs(rng, np, (2, 3, 6, 5), (4, 3, 3, 2))
+    expected = reference.conv2d(x, w, b, (1, 1), (2, 1), 1)
+    size = conv_fourier.plane_size
+    for shrink in [(1, 0), (0, 1)]:
+        conv_fourier.dft_matrices.cache_clear()
+        monkeypatch.setattr(conv_fourier, "plane_size", lambda *a, s=shrink: tuple(
+            n - d for n, d in zip(size(*a), s)))
+        out, _ = F.conv2d_forward(x, w, b, pad=(2, 1), algorithm="fourier")
+        assert np.abs(out - expected).max() > 0.1, shrink
+    conv_fourier.dft_matrices.cache_clear()
+    monkeypatch.setattr(conv_fourier, "plane_size", size)
+    out, _ = F.conv2d_forward(x, w, b, pad=(2, 1), algorithm="fourier")
+    np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)

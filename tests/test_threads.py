@@ -72,6 +72,7 @@ def _conv_cases():
         yield "im2col", x_shape, w_shape, stride, pad, groups
     for x_shape, w_shape, stride, pad, groups in ROWS_CONFIGS:
         yield "rows", x_shape, w_shape, stride, pad, groups
+        yield "fourier", x_shape, w_shape, stride, pad, groups
 
 
 @pytest.mark.parametrize("workspace", [False, True])

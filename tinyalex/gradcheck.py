@@ -205,12 +205,13 @@ def check_all_ops(seed: int = 0, device="cpu") -> dict:
     away_from_kink = numpy.where(numpy.abs(x) < 0.01, 0.5, x)
     conv_inputs = {(algorithm, stride, pad, k): (rng.standard_normal((6, 2, k, k)), rng.standard_normal(6))
                    for algorithm, stride, pad, k in [("im2col", 2, 1, 3), ("rows", 1, 2, 5),
-                                                     ("gather", 1, 1, 3), ("gather", 2, 1, 3)]}
+                                                     ("fourier", 1, 2, 5), ("gather", 1, 1, 3),
+                                                     ("gather", 2, 1, 3)]}
     fc = rng.standard_normal((5, x[0].size)), rng.standard_normal(5)
     logits, labels = rng.standard_normal((4, 10)), rng.integers(0, 10, 4)
     x, distinct, away_from_kink = on(x), on(distinct), on(away_from_kink)
     with on_device(device):  # what the checks make (dout, perturbed copies) lands there too
-        convs = {  # each algorithm the layers may use: the CPU's two, and the GPU's
+        convs = {  # each algorithm the layers may use: the CPU's three, and the GPU's
             f"conv2d (stride {stride}, pad {pad}, groups 2; {algorithm})": check_layer(
                 F.conv2d_forward, F.conv2d_backward, x, on(w), on(b), stride=stride, pad=pad,
                 groups=2, algorithm=algorithm)

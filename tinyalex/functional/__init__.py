@@ -22,8 +22,8 @@ together:
 
 | fast (call this)       | readable (read this)         | the trick                          |
 | ---------------------- | ---------------------------- | ---------------------------------- |
-| ``conv2d_forward``     | ``conv2d_forward_naive``     | stride 1: the rows algorithm, KW   |
-| ``conv2d_backward``    | ``conv2d_backward_naive``    | copies and fatter products (``conv_rows``) |
+| ``conv2d_forward``     | ``conv2d_forward_naive``     | stride 1: a product per frequency  |
+| ``conv2d_backward``    | ``conv2d_backward_naive``    | (``conv_fourier``), or KW copies (``conv_rows``) |
 | ``maxpool2d_forward``  | ``maxpool2d_forward_naive``  | rows first, then columns: 2*size   |
 | ``maxpool2d_backward`` | ``maxpool2d_backward_naive`` | steps, not size*size               |
 

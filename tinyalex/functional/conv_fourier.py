@@ -1,0 +1,311 @@
+"""The "fourier" convolution: a stride-1 convolution as a product per frequency (the convolution
+theorem), with the discrete Fourier transforms done as matrix products (the algorithm
+``conv2d_forward`` picks on the CPU for the Figure-1 net's conv2 and conv3; ``conv.py`` has the
+definitions and the readable version).
+
+Circular correlation. Put each ``H x W`` image in a ``LH x LW`` plane with
+``LH >= max(H + ph, OH, KH)`` (likewise ``LW``) and index it modulo ``LH`` and ``LW``. Output
+``(p, q)`` reads input rows ``p - ph .. p - ph + KH - 1``, all within ``[-ph, H + ph)``; modulo
+``LH`` the ones outside ``[0, H)`` land on rows ``H .. LH - 1``, which hold zeros, so the padding
+comes free. With the kernel stored at rows ``-ph .. KH - 1 - ph`` (modulo ``LH``), the
+convolution is the circular correlation
+
+    out[n, f, p, q] = b[f] + sum_c sum_{s, t} x[n, c, p + s, q + t] * wc[f, c, s, t]   (mod LH, LW)
+
+and the 2-D DFT ``X[k] = sum_{h, w} x[h, w] e^(-2 pi i (k1 h / LH + k2 w / LW))`` turns a circular
+correlation into a product at every frequency ``k = (k1, k2)``:
+
+    OUT[n, f, k] = sum_c X[n, c, k] * conj(WC[f, c, k])     (a (N x C) @ (C x F) product per k)
+
+For real images the frequencies ``k1 > LH/2`` repeat the others (conjugated), so only
+``k1 = 0 .. LH // 2`` are computed; ``out`` comes back by the inverse DFT of those, counting the
+others twice. That is ``K = (LH // 2 + 1) * LW`` products of ``C`` by ``F`` matrices instead of a
+sum over ``KH*KW`` shifts at every one of the ``OH*OW`` positions: for the Figure-1 net's conv2
+(15x15 maps, 5x5 kernels, ``LH = LW = 17``) 153 frequencies instead of 25 * 225 position-shift
+pairs, a ninth of the multiplications.
+
+The DFTs are not FFTs: the planes are small (17x17), and one matrix product per axis,
+``dft_matrices``, runs faster than NumPy's FFT on them. The FFT pays per plane: ``rfft2`` of the
+conv2 input (4,096 planes) took 11-17 ms here, the two products about 1.5 ms (the first one an
+18 x 15 matrix times a 15 x 61,440 one: 9 frequencies, re and im, by 15 rows). A complex number is
+kept as two real numbers, ``(re, im)``, on an axis of its own, so every product is a float32
+product (OpenBLAS) and the results stay float32 (or float64). The array layouts keep each
+frequency's ``(re, im) x channel x image`` block contiguous:
+
+    x (N, C, H, W) -> (H, W, C, N) -> X (K, 2C, N) = [Xr; Xi]
+    OUT_k (2F, N) = [[Wr, Wi], [-Wi, Wr]] @ X_k      (the complex product, as one real product)
+    OUT (K, 2F, N) -> (OH, OW, F, N) -> out (N, F, OH, OW)
+
+The backward pass applies the transpose of every step, in reverse order: the transposes of the
+inverse DFT matrices (a forward DFT, scaled), the transposed product per frequency for ``dx``,
+``dOUT_k @ X_k^T`` summed over images for the kernels' spectrum, then the transposes of the DFT
+matrices. So the gradients are exact (as exact as the forward pass, up to rounding), with no
+separate derivation. Groups are one pass per group.
+
+Cost: the spectrum of the input (kept for the backward pass) is ``2K / (H*W)`` times the size of
+the input (1.4x for 15x15 maps), and the kernels' blocks are ``4K*F*C/G`` numbers: cheap while the
+batch is larger than the kernels per group ``F/G`` (the Figure-1 net at batch 128), not for
+AlexNet's wide layers at batch 32, whose kernel spectra outweigh everything (``choose_algorithm``).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import typing
+
+import numpy
+
+from .. import threads
+from ..backend import get_array_module
+from .workspace import scratch
+
+
+def _real_dft(positions, length: int):
+    """``(2 * (length // 2 + 1), len(positions))``: row ``(k, 0)`` is ``cos(2 pi k t / length)``
+    and row ``(k, 1)`` is ``-sin(2 pi k t / length)`` at the positions ``t``, for
+    ``k = 0 .. length // 2``: the DFT of a real sequence stored at those positions, its real
+    and imaginary parts on alternate rows."""
+    angle = 2 * math.pi * numpy.outer(numpy.arange(length // 2 + 1), positions) / length
+    return numpy.stack([numpy.cos(angle), -numpy.sin(angle)], axis=1).reshape(-1, len(positions))
+
+
+def _complex_dft(positions, length: int):
+    """``(2 * length, 2 * len(positions))``: the DFT of a complex sequence stored at the
+    positions ``t`` (columns: real parts, then imaginary parts), for ``k = 0 .. length - 1``
+    (rows ``(k, re)``, ``(k, im)``): with ``c = cos(2 pi k t / length)``, ``s = sin(...)``,
+    ``(a + ib)(c - is) = (ac + bs) + i(bc - as)``."""
+    angle = 2 * math.pi * numpy.outer(numpy.arange(length), positions) / length
+    c, s = numpy.cos(angle), numpy.sin(angle)
+    rows = numpy.stack([numpy.concatenate([c, s], axis=1), numpy.concatenate([-s, c], axis=1)],
+                       axis=1)
+    return rows.reshape(2 * length, 2 * len(positions))
+
+
+class DFT(typing.NamedTuple):
+    """The DFT matrices of one geometry (``dft_matrices``)."""
+
+    planes: tuple  # (LH, LW)
+    x_rows: object  # real DFT along H of the input rows 0 .. H-1
+    x_cols: object  # complex DFT along W of the input columns 0 .. W-1
+    w_rows: object  # the same at the kernel rows -ph .. KH-1-ph
+    w_cols: object  # ... and kernel columns -pw .. KW-1-pw
+    out_cols: object  # inverse complex DFT along W, to the output columns 0 .. OW-1
+    out_rows: object  # inverse real DFT along H, to the output rows 0 .. OH-1
+
+
+def plane_size(size: tuple, kernel: tuple, pad: tuple) -> tuple:
+    """``(LH, LW)``, the smallest planes in which a circular correlation is the convolution of
+    ``size = (H, W)`` images, ``kernel = (KH, KW)``, ``pad = (ph, pw)``: ``LH = max(H + ph, OH,
+    KH)`` (the rows read, ``-ph .. H + ph - 1``, fall on distinct rows or on zeros; every
+    output row and kernel row has a row of its own), likewise ``LW``."""
+    (h, w), (kh, kw), (ph, pw) = size, kernel, pad
+    return max(h + ph, h + 2 * ph - kh + 1, kh), max(w + pw, w + 2 * pw - kw + 1, kw)
+
+
+@functools.lru_cache(maxsize=32)
+def dft_matrices(size: tuple, kernel: tuple, pad: tuple, dtype: str) -> DFT:
+    """The DFT matrices of a stride-1 convolution of ``size = (H, W)`` images with
+    ``kernel = (KH, KW)`` kernels and ``pad = (ph, pw)``, in ``dtype`` (computed in float64).
+
+    The planes are ``plane_size``. The inverse
+    matrices are the transposes of the forward ones at the output positions, divided by the
+    plane's size; the real inverse counts the frequencies ``0 < k1 < LH/2`` twice, for their
+    conjugates that were not computed. Read-only arrays, shared by every call (cached).
+    """
+    (h, w), (kh, kw), (ph, pw) = size, kernel, pad
+    oh, ow = h + 2 * ph - kh + 1, w + 2 * pw - kw + 1
+    lh, lw = plane_size(size, kernel, pad)
+    twice = numpy.full(lh // 2 + 1, 2.0)
+    twice[0] = 1.0
+    if lh % 2 == 0:
+        twice[-1] = 1.0  # the frequency lh/2 is its own conjugate
+    out_rows = (_real_dft(range(oh), lh) * numpy.repeat(twice, 2)[:, None]).T / lh
+    matrices = [_real_dft(range(h), lh), _complex_dft(range(w), lw),
+                _real_dft(range(-ph, kh - ph), lh), _complex_dft(range(-pw, kw - pw), lw),
+                _complex_dft(range(ow), lw).T / lw, out_rows]
+    arrays = []
+    for m in matrices:
+        m = numpy.ascontiguousarray(m, dtype=dtype)
+        m.flags.writeable = False
+        arrays.append(m)
+    return DFT((lh, lw), *arrays)
+
+
+def _to_planes(a, groups: int, workspace):
+    """``a (N, C, H, W)`` as ``(G, H, W, C/G, N)`` in the workspace's "scratch": the layout whose
+    rows the DFT matrices multiply (a copy)."""
+    n, c, h, w = a.shape
+    planes = scratch(workspace, "scratch", (groups, h, w, c // groups, n), a)
+    source = a.reshape(n, groups, c // groups, h, w).transpose(1, 3, 4, 2, 0)
+    for g in range(groups):  # each group's rows split over threads
+        threads.apply(get_array_module(a).copyto, planes[g], source[g])
+    return planes
+
+
+def _from_planes(planes, out, bias=None):
+    """``out (N, C, H, W) = planes (H, W, C, N)`` (plus ``bias[c]``): the transpose back, split
+    over channels (``threads``) in blocks of a few, which runs several times faster than one
+    copy of the whole array (the reads stay in cache)."""
+    xp = get_array_module(planes)
+    block = 8
+
+    def copy(part):
+        for c in range(part.start, part.stop, block):
+            c = slice(c, min(c + block, part.stop))
+            source = planes[:, :, c].transpose(3, 2, 0, 1)
+            if bias is None:
+                xp.copyto(out[:, c], source)
+            else:
+                xp.add(source, bias[c, None, None], out=out[:, c])
+
+    threads.split(out.shape[1], copy, out)
+
+
+def _spectrum(planes, dft: DFT, workspace, out):
+    """The DFT of images laid out ``(H, W, C, N)``, written into ``out (K, 2C, N)``: frequency
+    ``k = (k1, k2)`` outermost, then ``re``/``im``, channel, image."""
+    h, w, c, n = planes.shape
+    xp = get_array_module(planes)
+    rows = xp.asarray(dft.x_rows)  # (2 * K1, H): K1 = LH // 2 + 1
+    k1 = rows.shape[0] // 2
+    along_h = scratch(workspace, "product", (k1, 2 * w, c * n), planes)
+    xp.matmul(rows, planes.reshape(h, w * c * n), out=along_h.reshape(2 * k1, w * c * n))
+    xp.matmul(xp.asarray(dft.x_cols), along_h, out=out.reshape(k1, 2 * dft.planes[1], c * n))
+
+
+def _kernel_spectrum(w, dft: DFT):
+    """The DFT of the kernels ``w (F, C, KH, KW)`` (stored at rows ``-ph ..`` and columns
+    ``-pw ..``) as the real matrix of the complex product: ``(K, 2F, 2C)`` blocks
+    ``[[Wr, Wi], [-Wi, Wr]]``, so that ``OUT_k = block_k @ X_k`` is ``X * conj(W)``."""
+    f, c, kh, kw = w.shape
+    xp = get_array_module(w)
+    rows = xp.asarray(dft.w_rows)
+    k1 = rows.shape[0] // 2
+    planes = xp.ascontiguousarray(w.transpose(2, 3, 0, 1)).reshape(kh, kw * f * c)
+    along_h = xp.matmul(rows, planes).reshape(k1, 2 * kw, f * c)
+    spectrum = xp.matmul(xp.asarray(dft.w_cols), along_h).reshape(k1 * dft.planes[1], 2, f, c)
+    real, imag = spectrum[:, 0], spectrum[:, 1]
+    blocks = xp.empty((len(spectrum), 2 * f, 2 * c), dtype=w.dtype)
+    blocks[:, :f, :c] = real
+    blocks[:, f:, c:] = real
+    blocks[:, :f, c:] = imag
+    xp.negative(imag, out=blocks[:, f:, :c])
+    return blocks
+
+
+def _per_frequency(a, b, out):
+    """``out[k] = a[k] @ b[k]`` for every frequency ``k``: small products, some frequencies
+    per thread (``threads.split_products``; measured on the Figure-1 net's conv2, 0.6 ms
+    instead of 1.1 for the forward's, on OpenBLAS's threads)."""
+    xp = get_array_module(out)
+    threads.split_products(len(out), lambda part: xp.matmul(a[part], b[part], out=out[part]),
+                           out, a.size + b.size + out.size)
+
+
+def _inverse(spectrum, dft: DFT, out_size: tuple, workspace):
+    """The inverse DFT of ``spectrum (K, 2F, N)`` at the output positions: ``(OH, OW, F, N)``
+    in the workspace's "scratch"."""
+    xp = get_array_module(spectrum)
+    oh, ow = out_size
+    cols, rows = xp.asarray(dft.out_cols), xp.asarray(dft.out_rows)  # (2*OW, 2*LW), (OH, 2*K1)
+    k1 = rows.shape[1] // 2
+    f, n = spectrum.shape[1] // 2, spectrum.shape[2]
+    along_w = scratch(workspace, "copies", (k1, 2 * ow, f * n), spectrum)
+    xp.matmul(cols, spectrum.reshape(k1, cols.shape[1], f * n), out=along_w)
+    planes = scratch(workspace, "scratch", (oh, ow, f, n), spectrum)
+    xp.matmul(rows, along_w.reshape(2 * k1, ow * f * n), out=planes.reshape(oh, ow * f * n))
+    return planes
+
+
+def fourier_forward(x, w, b, pad: tuple, groups: int, workspace):
+    """The stride-1 convolution of ``x (N, C, H, W)`` with ``w``, plus ``b``: ``out (N, F, OH,
+    OW)`` (a new array) and what the backward pass needs, ``(X, W)``: the input's spectrum
+    ``(G, K, 2C/G, N)`` and the kernels' ``(G, K, 2F/G, 2C/G)`` (new arrays, never views of
+    the workspace)."""
+    n, c, h, wd = x.shape
+    f, cg, kh, kw = w.shape
+    fg = f // groups
+    xp = get_array_module(x, w)
+    dft = dft_matrices((h, wd), (kh, kw), tuple(pad), numpy.dtype(x.dtype).str)
+    oh, ow = h + 2 * pad[0] - kh + 1, wd + 2 * pad[1] - kw + 1
+    out = xp.empty((n, f, oh, ow), dtype=x.dtype)
+    frequencies = dft.x_rows.shape[0] // 2 * dft.planes[1]
+    spectrum = xp.empty((groups, frequencies, 2 * cg, n), dtype=x.dtype)
+    kernels = xp.empty((groups, frequencies, 2 * fg, 2 * cg), dtype=x.dtype)
+    planes = _to_planes(x, groups, workspace)
+    for g in range(groups):
+        _spectrum(planes[g], dft, workspace, out=spectrum[g])
+    for g in range(groups):
+        kernels[g] = _kernel_spectrum(w[g * fg : (g + 1) * fg], dft)
+        product = scratch(workspace, "product", (frequencies, 2 * fg, n), x)
+        _per_frequency(kernels[g], spectrum[g], product)
+        result = _inverse(product, dft, (oh, ow), workspace)
+        _from_planes(result, out[:, g * fg : (g + 1) * fg], b[g * fg : (g + 1) * fg])
+    return out, (spectrum, kernels)
+
+
+def fourier_backward(dout, x_shape: tuple, w_shape: tuple, saved, pad: tuple, groups: int,
+                     workspace, input_grad: bool = True):
+    """``dx (N, C, H, W)`` (``None`` unless ``input_grad``) and ``dw (F, C/G, KH, KW)`` of
+    ``fourier_forward``, from ``dout (N, F, OH, OW)`` and its ``saved`` spectra: every step of
+    the forward pass transposed, in reverse order (see the module docstring)."""
+    spectrum, kernels = saved
+    n, c, h, wd = x_shape
+    f, cg, kh, kw = w_shape
+    fg = f // groups
+    oh, ow = dout.shape[2:]
+    xp = get_array_module(dout, spectrum)
+    dft = dft_matrices((h, wd), (kh, kw), tuple(pad), numpy.dtype(dout.dtype).str)
+    cols, rows = xp.asarray(dft.out_cols), xp.asarray(dft.out_rows)
+    k1 = rows.shape[1] // 2
+    dw = xp.empty(w_shape, dtype=dout.dtype)
+    dx = xp.empty(x_shape, dtype=dout.dtype) if input_grad else None
+    douts = _to_planes(dout, groups, workspace)  # (G, OH, OW, F/G, N)
+    for g in range(groups):
+        along_w = scratch(workspace, "product", (k1, 2 * ow, fg * n), dout)
+        xp.matmul(rows.T, douts[g].reshape(oh, ow * fg * n),
+                  out=along_w.reshape(2 * k1, ow * fg * n))
+        dspectrum = scratch(workspace, "copies", (len(spectrum[g]), 2 * fg, n), dout)
+        xp.matmul(cols.T, along_w, out=dspectrum.reshape(k1, cols.shape[1], fg * n))
+        dkernels = xp.empty(kernels.shape[1:], dtype=dout.dtype)  # (K, 2F/G, 2C/G)
+        _per_frequency(dspectrum, spectrum[g].transpose(0, 2, 1), dkernels)
+        dw[g * fg : (g + 1) * fg] = _kernel_gradient(dkernels, dft, (kh, kw))
+        if input_grad:
+            dinput = scratch(workspace, "product", (len(spectrum[g]), 2 * cg, n), dout)
+            _per_frequency(kernels[g].transpose(0, 2, 1), dspectrum, dinput)
+            _from_planes(_input_planes(dinput, dft, (h, wd), workspace),
+                         dx[:, g * cg : (g + 1) * cg])
+    return dx, dw
+
+
+def _input_planes(dspectrum, dft: DFT, size: tuple, workspace):
+    """The transposed DFT of ``_spectrum``: ``(K, 2C, N)`` back to images ``(H, W, C, N)``.
+    The result goes into the workspace's "product", where ``dspectrum`` was (it is used up by
+    then), so that the caller's "scratch" (the other groups' output gradients) stays intact."""
+    xp = get_array_module(dspectrum)
+    h, w = size
+    rows, cols = xp.asarray(dft.x_rows), xp.asarray(dft.x_cols)
+    k1 = rows.shape[0] // 2
+    c, n = dspectrum.shape[1] // 2, dspectrum.shape[2]
+    along_h = scratch(workspace, "copies", (k1, 2 * w, c * n), dspectrum)
+    xp.matmul(cols.T, dspectrum.reshape(k1, cols.shape[0], c * n), out=along_h)
+    planes = scratch(workspace, "product", (h, w, c, n), dspectrum)
+    xp.matmul(rows.T, along_h.reshape(2 * k1, w * c * n), out=planes.reshape(h, w * c * n))
+    return planes
+
+
+def _kernel_gradient(dblocks, dft: DFT, kernel: tuple):
+    """``dw (F, C, KH, KW)`` from the gradient of the product's blocks ``(K, 2F, 2C)``: ``Wr``
+    sits in two blocks and ``Wi`` in two (once negated), then the kernel DFT transposed."""
+    xp = get_array_module(dblocks)
+    kh, kw = kernel
+    f, c = dblocks.shape[1] // 2, dblocks.shape[2] // 2
+    dspectrum = xp.empty((len(dblocks), 2, f, c), dtype=dblocks.dtype)
+    xp.add(dblocks[:, :f, :c], dblocks[:, f:, c:], out=dspectrum[:, 0])
+    xp.subtract(dblocks[:, :f, c:], dblocks[:, f:, :c], out=dspectrum[:, 1])
+    rows, cols = xp.asarray(dft.w_rows), xp.asarray(dft.w_cols)
+    k1 = rows.shape[0] // 2
+    along_h = xp.matmul(cols.T, dspectrum.reshape(k1, cols.shape[0], f * c))  # (K1, 2 * KW, F * C)
+    planes = xp.matmul(rows.T, along_h.reshape(2 * k1, kw * f * c))  # (KH, KW * F * C)
+    return planes.reshape(kh, kw, f, c).transpose(2, 3, 0, 1)
