@@ -40,7 +40,10 @@ The backward pass applies the transpose of every step, in reverse order: the tra
 inverse DFT matrices (a forward DFT, scaled), the transposed product per frequency for ``dx``,
 ``dOUT_k @ X_k^T`` summed over images for the kernels' spectrum, then the transposes of the DFT
 matrices. So the gradients are exact (as exact as the forward pass, up to rounding), with no
-separate derivation. Groups are one pass per group.
+separate derivation. Groups are one pass per group. In float32 it is as accurate as the other
+algorithms: for the Figure-1 net's conv2 the output, ``dx`` and ``dw`` are within 2.0e-7,
+2.7e-7 and 2.6e-7 of the float64 result (relative to its largest entry), im2col's within
+5.0e-7, 2.3e-7 and 4.5e-7 (``benchmarks/conv_accuracy.py``).
 
 Cost: the spectrum of the input (kept for the backward pass) is ``2K / (H*W)`` times the size of
 the input (1.4x for 15x15 maps), and the kernels' blocks are ``4K*F*C/G`` numbers: cheap while the
