@@ -249,7 +249,7 @@ def conv2d_backward_naive(dout, cache):
 
 
 # ----------------------------------------------------------------------------------------------
-# The fast version: im2col or rows, temporaries in the workspace
+# The fast version: im2col, rows, fourier or gather, temporaries in the workspace
 
 
 ALGORITHMS = ("auto", "im2col", "rows", "fourier", "gather")
@@ -281,7 +281,8 @@ def choose_algorithm(x_shape, w_shape, stride, pad, groups: int, xp=numpy) -> st
         return "im2col"
     if 3 * cg * kw < kh * (f // groups):
         return "im2col"
-    lh, lw = conv_fourier.plane_size((h, w), (kh, kw), _checks.pair("conv", "pad", pad, minimum=0))
+    pad = _checks.pair("conv", "pad", pad, minimum=0)
+    lh, lw = conv_fourier.plane_size((h, w), (kh, kw), pad)
     fits = kh <= h and kw <= w
     return "fourier" if lh * lw <= 400 and n >= f // groups and fits else "rows"
 
@@ -332,8 +333,7 @@ def conv2d_forward(x, w, b, stride=1, pad=0, groups: int = 1, workspace: Workspa
         saved = conv_gather.gather_columns(x, w.shape, geometry, groups, workspace)
         conv_gather.gather_forward(saved, w, b, out, workspace)
     elif algorithm == "fourier":
-        out, saved = conv_fourier.fourier_forward(x, w, b, (ph, pw), groups, workspace)
-        return out, _ConvCache(x, w, saved, geometry, groups, algorithm, workspace)
+        saved = conv_fourier.fourier_forward(x, w, b, (ph, pw), groups, workspace, out)
     elif algorithm == "rows":
         y, saved = conv_rows.rows_conv(x.transpose(1, 2, 0, 3), w, (ph, pw), (oh, ow), groups,
                                        workspace, b)
@@ -344,7 +344,7 @@ def conv2d_forward(x, w, b, stride=1, pad=0, groups: int = 1, workspace: Workspa
         xp.matmul(w.reshape(groups, f // groups, cg * kh * kw),
                   saved.reshape(groups, cg * kh * kw, n * oh * ow), out=y)
         _add_bias(y.reshape(f, n, oh, ow).transpose(1, 0, 2, 3), b, out)
-    kept = saved if workspace is None else None
+    kept = saved if workspace is None or algorithm == "fourier" else None
     return out, _ConvCache(x, w, kept, geometry, groups, algorithm, workspace)
 
 

@@ -221,18 +221,17 @@ def _inverse(spectrum, dft: DFT, out_size: tuple, workspace):
     return planes
 
 
-def fourier_forward(x, w, b, pad: tuple, groups: int, workspace):
-    """The stride-1 convolution of ``x (N, C, H, W)`` with ``w``, plus ``b``: ``out (N, F, OH,
-    OW)`` (a new array) and what the backward pass needs, ``(X, W)``: the input's spectrum
-    ``(G, K, 2C/G, N)`` and the kernels' ``(G, K, 2F/G, 2C/G)`` (new arrays, never views of
-    the workspace)."""
-    n, c, h, wd = x.shape
+def fourier_forward(x, w, b, pad: tuple, groups: int, workspace, out):
+    """The stride-1 convolution of ``x (N, C, H, W)`` with ``w``, plus ``b``, written into
+    ``out (N, F, OH, OW)``. Returns what the backward pass needs, ``(X, W)``: the input's
+    spectrum ``(G, K, 2C/G, N)`` and the kernels' ``(G, K, 2F/G, 2C/G)`` (new arrays, never
+    views of the workspace)."""
+    n, _, h, wd = x.shape
     f, cg, kh, kw = w.shape
     fg = f // groups
     xp = get_array_module(x, w)
     dft = dft_matrices((h, wd), (kh, kw), tuple(pad), numpy.dtype(x.dtype).str)
-    oh, ow = h + 2 * pad[0] - kh + 1, wd + 2 * pad[1] - kw + 1
-    out = xp.empty((n, f, oh, ow), dtype=x.dtype)
+    oh, ow = out.shape[2:]
     frequencies = dft.x_rows.shape[0] // 2 * dft.planes[1]
     spectrum = xp.empty((groups, frequencies, 2 * cg, n), dtype=x.dtype)
     kernels = xp.empty((groups, frequencies, 2 * fg, 2 * cg), dtype=x.dtype)
@@ -245,7 +244,7 @@ def fourier_forward(x, w, b, pad: tuple, groups: int, workspace):
         _per_frequency(kernels[g], spectrum[g], product)
         result = _inverse(product, dft, (oh, ow), workspace)
         _from_planes(result, out[:, g * fg : (g + 1) * fg], b[g * fg : (g + 1) * fg])
-    return out, (spectrum, kernels)
+    return spectrum, kernels
 
 
 def fourier_backward(dout, x_shape: tuple, w_shape: tuple, saved, pad: tuple, groups: int,
@@ -254,7 +253,7 @@ def fourier_backward(dout, x_shape: tuple, w_shape: tuple, saved, pad: tuple, gr
     ``fourier_forward``, from ``dout (N, F, OH, OW)`` and its ``saved`` spectra: every step of
     the forward pass transposed, in reverse order (see the module docstring)."""
     spectrum, kernels = saved
-    n, c, h, wd = x_shape
+    n, _, h, wd = x_shape
     f, cg, kh, kw = w_shape
     fg = f // groups
     oh, ow = dout.shape[2:]
