@@ -165,16 +165,40 @@ def _from_planes(planes, out, bias=None):
     threads.split(out.shape[1], copy, out)
 
 
+def _along_both(rows, cols, planes, along, out):
+    """A 2-D DFT as two products: ``planes (A, B, M)`` (any ``M`` columns side by side), ``rows
+    (2*K1, A)`` along the first axis, then ``cols (2*L, 2*B)`` along the second, whose re/im
+    parts the first product put next to it: ``out (K1, 2*L, M)``. ``along (K1, 2*B, M)`` holds
+    the product in between."""
+    xp = get_array_module(planes)
+    a, b, m = planes.shape
+    k1 = rows.shape[0] // 2
+    xp.matmul(rows, planes.reshape(a, b * m), out=along.reshape(2 * k1, b * m))
+    xp.matmul(cols, along, out=out.reshape(k1, cols.shape[0], m))
+    return out
+
+
+def _back_from_both(cols, rows, spectrum, along, out):
+    """``_along_both``'s mirror: ``spectrum (K1, 2*L, M)``, ``cols (2*Q, 2*L)`` along the second
+    axis, then ``rows (P, 2*K1)`` along the first: ``out (P, Q, M)``. ``along (K1, 2*Q, M)``
+    holds the product in between. With the inverse DFT matrices it is the inverse DFT; with the
+    forward ones transposed, the forward DFT's transpose (the backward pass)."""
+    xp = get_array_module(spectrum)
+    k1, _, m = spectrum.shape
+    q = cols.shape[0] // 2
+    xp.matmul(cols, spectrum, out=along.reshape(k1, 2 * q, m))
+    xp.matmul(rows, along.reshape(2 * k1, q * m), out=out.reshape(rows.shape[0], q * m))
+    return out
+
+
 def _spectrum(planes, dft: DFT, workspace, out):
     """The DFT of images laid out ``(H, W, C, N)``, written into ``out (K, 2C, N)``: frequency
     ``k = (k1, k2)`` outermost, then ``re``/``im``, channel, image."""
     h, w, c, n = planes.shape
     xp = get_array_module(planes)
     rows = xp.asarray(dft.x_rows)  # (2 * K1, H): K1 = LH // 2 + 1
-    k1 = rows.shape[0] // 2
-    along_h = scratch(workspace, "product", (k1, 2 * w, c * n), planes)
-    xp.matmul(rows, planes.reshape(h, w * c * n), out=along_h.reshape(2 * k1, w * c * n))
-    xp.matmul(xp.asarray(dft.x_cols), along_h, out=out.reshape(k1, 2 * dft.planes[1], c * n))
+    along = scratch(workspace, "product", (rows.shape[0] // 2, 2 * w, c * n), planes)
+    _along_both(rows, xp.asarray(dft.x_cols), planes.reshape(h, w, c * n), along, out)
 
 
 def _kernel_spectrum(w, dft: DFT):
@@ -185,9 +209,10 @@ def _kernel_spectrum(w, dft: DFT):
     xp = get_array_module(w)
     rows = xp.asarray(dft.w_rows)
     k1 = rows.shape[0] // 2
-    planes = xp.ascontiguousarray(w.transpose(2, 3, 0, 1)).reshape(kh, kw * f * c)
-    along_h = xp.matmul(rows, planes).reshape(k1, 2 * kw, f * c)
-    spectrum = xp.matmul(xp.asarray(dft.w_cols), along_h).reshape(k1 * dft.planes[1], 2, f, c)
+    planes = xp.ascontiguousarray(w.transpose(2, 3, 0, 1)).reshape(kh, kw, f * c)
+    along = xp.empty((k1, 2 * kw, f * c), dtype=w.dtype)
+    spectrum = xp.empty((k1 * dft.planes[1], 2, f, c), dtype=w.dtype)
+    _along_both(rows, xp.asarray(dft.w_cols), planes, along, spectrum)
     real, imag = spectrum[:, 0], spectrum[:, 1]
     blocks = xp.empty((len(spectrum), 2 * f, 2 * c), dtype=w.dtype)
     blocks[:, :f, :c] = real
@@ -212,13 +237,11 @@ def _inverse(spectrum, dft: DFT, out_size: tuple, workspace):
     xp = get_array_module(spectrum)
     oh, ow = out_size
     cols, rows = xp.asarray(dft.out_cols), xp.asarray(dft.out_rows)  # (2*OW, 2*LW), (OH, 2*K1)
-    k1 = rows.shape[1] // 2
     f, n = spectrum.shape[1] // 2, spectrum.shape[2]
-    along_w = scratch(workspace, "copies", (k1, 2 * ow, f * n), spectrum)
-    xp.matmul(cols, spectrum.reshape(k1, cols.shape[1], f * n), out=along_w)
+    along = scratch(workspace, "copies", (rows.shape[1] // 2, 2 * ow, f * n), spectrum)
     planes = scratch(workspace, "scratch", (oh, ow, f, n), spectrum)
-    xp.matmul(rows, along_w.reshape(2 * k1, ow * f * n), out=planes.reshape(oh, ow * f * n))
-    return planes
+    return _back_from_both(cols, rows, spectrum.reshape(len(along), cols.shape[1], f * n), along,
+                           planes)
 
 
 def fourier_forward(x, w, b, pad: tuple, groups: int, workspace, out):
@@ -265,11 +288,9 @@ def fourier_backward(dout, x_shape: tuple, w_shape: tuple, saved, pad: tuple, gr
     dx = xp.empty(x_shape, dtype=dout.dtype) if input_grad else None
     douts = _to_planes(dout, groups, workspace)  # (G, OH, OW, F/G, N)
     for g in range(groups):
-        along_w = scratch(workspace, "product", (k1, 2 * ow, fg * n), dout)
-        xp.matmul(rows.T, douts[g].reshape(oh, ow * fg * n),
-                  out=along_w.reshape(2 * k1, ow * fg * n))
+        along = scratch(workspace, "product", (k1, 2 * ow, fg * n), dout)
         dspectrum = scratch(workspace, "copies", (len(spectrum[g]), 2 * fg, n), dout)
-        xp.matmul(cols.T, along_w, out=dspectrum.reshape(k1, cols.shape[1], fg * n))
+        _along_both(rows.T, cols.T, douts[g].reshape(oh, ow, fg * n), along, dspectrum)
         dkernels = xp.empty(kernels.shape[1:], dtype=dout.dtype)  # (K, 2F/G, 2C/G)
         _per_frequency(dspectrum, spectrum[g].transpose(0, 2, 1), dkernels)
         dw[g * fg : (g + 1) * fg] = _kernel_gradient(dkernels, dft, (kh, kw))
@@ -290,11 +311,10 @@ def _input_planes(dspectrum, dft: DFT, size: tuple, workspace):
     rows, cols = xp.asarray(dft.x_rows), xp.asarray(dft.x_cols)
     k1 = rows.shape[0] // 2
     c, n = dspectrum.shape[1] // 2, dspectrum.shape[2]
-    along_h = scratch(workspace, "copies", (k1, 2 * w, c * n), dspectrum)
-    xp.matmul(cols.T, dspectrum.reshape(k1, cols.shape[0], c * n), out=along_h)
+    along = scratch(workspace, "copies", (k1, 2 * w, c * n), dspectrum)
     planes = scratch(workspace, "product", (h, w, c, n), dspectrum)
-    xp.matmul(rows.T, along_h.reshape(2 * k1, w * c * n), out=planes.reshape(h, w * c * n))
-    return planes
+    return _back_from_both(cols.T, rows.T, dspectrum.reshape(k1, cols.shape[0], c * n), along,
+                           planes)
 
 
 def _kernel_gradient(dblocks, dft: DFT, kernel: tuple):
@@ -308,6 +328,7 @@ def _kernel_gradient(dblocks, dft: DFT, kernel: tuple):
     xp.subtract(dblocks[:, :f, c:], dblocks[:, f:, :c], out=dspectrum[:, 1])
     rows, cols = xp.asarray(dft.w_rows), xp.asarray(dft.w_cols)
     k1 = rows.shape[0] // 2
-    along_h = xp.matmul(cols.T, dspectrum.reshape(k1, cols.shape[0], f * c))  # (K1, 2 * KW, F * C)
-    planes = xp.matmul(rows.T, along_h.reshape(2 * k1, kw * f * c))  # (KH, KW * F * C)
-    return planes.reshape(kh, kw, f, c).transpose(2, 3, 0, 1)
+    along = xp.empty((k1, 2 * kw, f * c), dtype=dblocks.dtype)
+    planes = xp.empty((kh, kw, f, c), dtype=dblocks.dtype)
+    _back_from_both(cols.T, rows.T, dspectrum.reshape(k1, cols.shape[0], f * c), along, planes)
+    return planes.transpose(2, 3, 0, 1)
