@@ -325,7 +325,7 @@ def test_divergence_stops_training_with_a_clear_message(data, tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the message, not NumPy's overflow warnings
         with pytest.raises(Diverged, match=r"diverged in epoch 2, batch \d+ of 7: .* not finite .* "
-                                           r"learning rate 1e\+12\. Lower the learning rate"):
+                                           r"Lower the learning rate \(now 1e\+12; e\.g\. 1e\+11\)"):
             trainer.fit(2)
     assert load_checkpoint(tmp_path / "last.npz")[1]["epoch"] == 1  # the last good epoch is kept
 
@@ -354,7 +354,7 @@ def test_weights_that_the_last_step_made_infinite_stop_training(data, tmp_path):
 
     trainer.optimizer.step = overflowing_update
     with pytest.raises(Diverged, match=r"diverged in epoch 1: after its last batch the weights "
-                                       r"are not finite numbers\. Lower the learning rate \(now 0\.01\)"):
+                                       r"are not finite numbers\. Lower the learning rate \(now 0\.01; e\.g\. 0\.001\)"):
         trainer.fit(1)
     assert not (tmp_path / "last.npz").exists()
 

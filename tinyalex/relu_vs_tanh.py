@@ -157,7 +157,7 @@ def run(dataset: str = "cifar10", *, subset=DEFAULT_SUBSET, test_subset: int = T
                           patience=None, measure_train=True, seed=seed, out=out / activation,
                           name=f"{activation}: ", verbose=verbose,
                           settings={"command": "relu-vs-tanh", "dataset": data.describe(),
-                                    "activation": activation, "lr": lrs[activation]})
+                                    "activation": activation})
         history = trainer.fit(epochs)
         errors = [row["train_top1"] for row in history]
         outcomes[activation] = Outcome(

@@ -73,7 +73,7 @@ FORMAT = "tinyalex-trainer-1"
 
 
 class Diverged(RuntimeError):
-    """Training produced logits or a loss that are not finite numbers."""
+    """Training produced logits, a loss or (after an epoch) weights that are not finite numbers."""
 
 
 def read_checkpoint(path, who: str = "Trainer.load", meta_only: bool = False) -> tuple[dict, dict]:
@@ -363,21 +363,21 @@ class Trainer:
             try:
                 results = self._step(_to_input_size(x, _input_size(self.model)), labels[idx])
             except Diverged as error:
-                raise Diverged(
-                    f"{self.name}training diverged in epoch {epoch}, batch {number} of "
-                    f"{len(batches)}: {error} at learning rate {self.optimizer.lr:g}. Lower the "
-                    f"learning rate (e.g. {self.optimizer.lr / 10:g}) and train again.") from None
+                raise self._diverged(epoch, f", batch {number} of {len(batches)}: {error}") from None
             totals += [len(idx) * r for r in results]
             count += len(idx)
             bar.set_postfix(loss=f"{totals[0] / count:.3f}", error=f"{totals[1] / count:.1%}")
         if not all(_finite(p) for p in self.model.params.values()):
-            raise Diverged(
-                f"{self.name}training diverged in epoch {epoch}: after its last batch the weights "
-                f"are not finite numbers. Lower the learning rate (now {self.optimizer.lr:g}) and "
-                "train again.")
+            raise self._diverged(epoch, ": after its last batch the weights are not finite numbers")
         running = (totals / count).tolist()
         return {"epoch": epoch, "lr": lr, "running_loss": running[0], "running_top1": running[1],
                 "running_top5": running[2], "train_seconds": time.perf_counter() - start}
+
+    def _diverged(self, epoch: int, where: str) -> Diverged:
+        """The error for a run that diverged in ``epoch``, ``where`` saying where and how."""
+        lr = self.optimizer.lr
+        return Diverged(f"{self.name}training diverged in epoch {epoch}{where}. Lower the learning "
+                        f"rate (now {lr:g}; e.g. {lr / 10:g}) and train again.")
 
     def _step(self, x, labels) -> tuple:
         """One SGD step on a host batch; returns its loss, top-1 and top-5 error, measured before
@@ -406,10 +406,8 @@ class Trainer:
                                   batch_size=self.batch_size, progress=self.verbose,
                                   desc=f"{self.name}{prefix} error")
             except Diverged:
-                raise Diverged(
-                    f"{self.name}training diverged in epoch {epoch}: after its last step the "
-                    "network's outputs are not finite numbers. Lower the learning rate (now "
-                    f"{self.optimizer.lr:g}) and train again.") from None
+                raise self._diverged(epoch, ": after its last step the network's outputs are not "
+                                     "finite numbers") from None
             row.update({f"{prefix}_{key}": value for key, value in result.items()})
         row["eval_seconds"] = time.perf_counter() - start
         return row
@@ -473,7 +471,7 @@ class Trainer:
             self.schedule.load_state_dict(part["schedule"])
         for name, rng in generators.items():
             rng.bit_generator.state = meta["random"][name]
-        self.epoch, self.history = int(meta["epoch"]), list(meta["history"])
+        self.epoch, self.history = meta["epoch"], list(meta["history"])
         return self
 
     def _generators(self) -> dict:

@@ -108,4 +108,3 @@ def download_file(url: str, path, *, size: int | None = None, md5: str | None = 
                           f"{announced} bytes the server announced")
         digests.check(name, size, md5, sha256)
     return path
-

@@ -50,7 +50,7 @@ def _check_batch(op: str, images, size: int | None = None) -> None:
     if getattr(images, "ndim", None) != 4:
         raise ValueError(f"{op}: images must be 4-D (N, C, H, W), got shape "
                          f"{getattr(images, 'shape', type(images).__name__)}")
-    if size is not None and not 1 <= _checks.positive_int(op, "size", size) <= min(images.shape[2:]):
+    if size is not None and _checks.positive_int(op, "size", size) > min(images.shape[2:]):
         raise ValueError(f"{op}: crop size {size} does not fit images of shape {images.shape} "
                          f"(it must be 1..{min(images.shape[2:])})")
 
