@@ -65,6 +65,7 @@ from . import functional as F
 from . import paper
 from .backend import HostArray, as_device, device_of, on_device, place, to_device, to_numpy
 from .functional import _checks
+from .functional.dropout import drop_probability
 from .functional.lrn import lrn_constants
 
 __all__ = [
@@ -631,12 +632,8 @@ class Dropout(Layer):
     def __init__(self, p: float = paper.DROPOUT_P, *, rng, inverted: bool = False, device="cpu",
                  name: str | None = None):
         super().__init__(device=device, name=name)
-        if not _checks.is_real(p) or not 0 <= p < 1:
-            raise ValueError(
-                f"{self.name}: p is the probability of dropping a unit, a number in [0, 1), "
-                f"got {p!r}"
-            )
-        self.p, self.inverted = float(p), _checks.flag(self.name, "inverted", inverted)
+        self.p = drop_probability(self.name, p)
+        self.inverted = _checks.flag(self.name, "inverted", inverted)
         self.rng = numpy.random.default_rng(rng)
 
     def _forward(self, x):

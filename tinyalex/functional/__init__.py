@@ -33,8 +33,9 @@ and ``col2im``); the fast one uses the same for strided layers and first layers.
 On the CPU the ops split their element-wise work (copies around a convolution's products,
 pooling, activations, LRN) over the cores, a part of the batch per thread (``tinyalex.threads``):
 NumPy runs a ufunc on one core, and only its matrix products on all. The convolutions' small
-weight-gradient products are split the same way, OpenBLAS kept to one thread meanwhile. The
-parts are independent, so the results are the same bits as on one thread.
+products (weight gradients, the fourier algorithm's per-frequency ones) are split the same way,
+OpenBLAS kept to one thread meanwhile. The parts are independent, so the results are the same
+bits as on one thread.
 
 On a GPU (CuPy arrays) the fast versions launch as few kernels as they can, since each launch
 costs the host about 10 us: the convolution gathers its columns with one indexed copy

@@ -59,6 +59,15 @@ def _generator(op: str, rng, xp):
     return rng
 
 
+def drop_probability(op: str, p) -> float:
+    """``p`` as a float if it is a real number in ``[0, 1)``, else a ValueError naming ``op``
+    (shared by ``dropout_forward`` and the ``Dropout`` layer)."""
+    p = _checks.real(op, "p", p)
+    if not 0 <= p < 1:
+        raise ValueError(f"{op}: p is the probability of dropping a unit, in [0, 1), got {p}")
+    return p
+
+
 def dropout_forward(x, p: float = paper.DROPOUT_P, train: bool = True, rng=None,
                     inverted: bool = False):
     """Dropout (paper §4.2). x: any shape. Returns ``out`` (same shape) and the cache.
@@ -71,9 +80,7 @@ def dropout_forward(x, p: float = paper.DROPOUT_P, train: bool = True, rng=None,
     """
     op = "dropout_forward"
     _checks.floating(op, ("x", x))
-    p = _checks.real(op, "p", p)
-    if not 0 <= p < 1:
-        raise ValueError(f"{op}: p is the probability of dropping a unit, in [0, 1), got {p}")
+    p = drop_probability(op, p)
     train, inverted = _checks.flag(op, "train", train), _checks.flag(op, "inverted", inverted)
     xp = get_array_module(x)
     if train:

@@ -20,6 +20,11 @@ def log_softmax(logits):
     """``z - logsumexp(z)`` along the last axis, computed stably. logits: float32 or float64,
     at least 1-D with at least one entry on the last axis; the result has their shape and dtype."""
     _check_scores("log_softmax", logits)
+    return _log_softmax(logits)
+
+
+def _log_softmax(logits):
+    """``log_softmax`` of logits already checked."""
     xp = get_array_module(logits)
     shifted = logits - logits.max(axis=-1, keepdims=True)
     return shifted - xp.log(xp.exp(shifted).sum(axis=-1, keepdims=True))
@@ -28,7 +33,7 @@ def log_softmax(logits):
 def softmax(logits):
     """``exp(z) / sum(exp(z))`` along the last axis, computed stably (as ``log_softmax``)."""
     _check_scores("softmax", logits)
-    return get_array_module(logits).exp(log_softmax(logits))
+    return get_array_module(logits).exp(_log_softmax(logits))
 
 
 def _check_scores(op: str, logits) -> None:
@@ -71,7 +76,7 @@ def softmax_cross_entropy(logits, labels):
             "(training has diverged: lower the learning rate)"
         )
     labels = xp.asarray(labels)
-    logp = log_softmax(logits)
+    logp = _log_softmax(logits)
     rows = xp.arange(n)
     loss = 0.0 - float(logp[rows, labels].mean())  # 0.0 - 0.0 is 0.0; -(0.0) would be -0.0
     dlogits = xp.exp(logp)
