@@ -10,6 +10,7 @@ from test_conv import CONFIGS, _inputs, _pair
 from tinyalex import functional as F
 from tinyalex import gradcheck
 from tinyalex.backend import to_numpy
+from tinyalex.functional import conv_fourier
 from tinyalex.functional.conv import choose_algorithm
 
 # The rows and fourier algorithms need stride 1; these add pads of 0, and larger than the kernel, a "same"
@@ -27,7 +28,13 @@ ROWS_CONFIGS = [c for c in CONFIGS if _pair(c[2]) == (1, 1)] + [
     ((3, 1, 1, 1), (2, 1, 13, 13), 1, 6, 1),
 ]
 ALGORITHMS = ["im2col", "rows", "fourier", "gather"]
-FAST = [(algorithm, workspace) for algorithm in ALGORITHMS for workspace in (False, True)]
+# The fourier algorithm forced into tiles of these output rows x columns (None: one tile along
+# that axis): single pixels, tiles that overlap by more than their step, tiles cropped at the
+# edge or lying wholly in the padding, one axis tiled and the other not.
+FOURIER_TILES = {"fourier, tiles 1x1": (1, 1), "fourier, tiles 2x3": (2, 3),
+                 "fourier, tiles 3xall": (3, None), "fourier, tiles allx2": (None, 2)}
+FAST = [(algorithm, workspace) for algorithm in [*ALGORITHMS, *FOURIER_TILES]
+        for workspace in (False, True)]
 
 
 def _tolerance(dtype):
@@ -42,9 +49,21 @@ def _configs(algorithm):
             "gather": CONFIGS + extra}[algorithm]
 
 
+def _use(name, monkeypatch):
+    """The algorithm ``name`` stands for; a ``FOURIER_TILES`` name forces its tiles."""
+    if name in FOURIER_TILES:
+        step = FOURIER_TILES[name]
+        monkeypatch.setattr(conv_fourier, "plan",
+                            lambda size, kernel, pad, *_: conv_fourier.tiling(size, kernel, pad,
+                                                                              step))
+        return "fourier"
+    return name
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("algorithm, workspace", FAST)
-def test_fast_matches_naive_and_loop(xp, rng, algorithm, workspace, dtype):
+def test_fast_matches_naive_and_loop(xp, rng, monkeypatch, algorithm, workspace, dtype):
+    algorithm = _use(algorithm, monkeypatch)
     for x_shape, w_shape, stride, pad, groups in _configs(algorithm):
         x, w, b = _inputs(rng, xp, x_shape, w_shape, dtype)
         kwargs = dict(stride=stride, pad=pad, groups=groups)
@@ -63,7 +82,8 @@ def test_fast_matches_naive_and_loop(xp, rng, algorithm, workspace, dtype):
 
 
 @pytest.mark.parametrize("algorithm, workspace", FAST)
-def test_fast_backward_matches_finite_differences(xp, rng, algorithm, workspace):
+def test_fast_backward_matches_finite_differences(xp, rng, monkeypatch, algorithm, workspace):
+    algorithm = _use(algorithm, monkeypatch)
     for x_shape, w_shape, stride, pad, groups in _configs(algorithm):
         if algorithm == "fourier" and (w_shape[2] > x_shape[2] or w_shape[3] > x_shape[3]):
             # Kernels larger than the image have weights that see only padding: their gradient
@@ -101,24 +121,40 @@ def test_skipping_the_input_gradient(xp, rng, algorithm):
 
 def test_the_automatic_choice():
     """im2col for the first layers (3 input channels, or stride 4); fourier for the Figure-1
-    net's conv2 and conv3 (small maps, batch 128); rows for AlexNet's stride-1 layers at batch
-    32 (maps too large, or more kernels than images) and for kernels larger than the image."""
+    net's conv2 and conv3 and AlexNet's conv2 (5x5 kernels); rows for AlexNet's 3x3 layers
+    (the DFTs save too little), for kernels larger than the image, and where every tiling
+    needs planes over 400 pixels."""
     assert choose_algorithm((128, 3, 32, 32), (32, 3, 5, 5), 1, 2, 1) == "im2col"  # Figure 1
     assert choose_algorithm((128, 32, 15, 15), (32, 32, 5, 5), 1, 2, 1) == "fourier"
     assert choose_algorithm((128, 32, 7, 7), (64, 32, 5, 5), 1, 2, 1) == "fourier"
-    assert choose_algorithm((32, 32, 15, 15), (32, 32, 5, 5), 1, 2, 1) == "fourier"  # N = F
-    assert choose_algorithm((31, 32, 15, 15), (32, 32, 5, 5), 1, 2, 1) == "rows"
+    assert choose_algorithm((31, 32, 15, 15), (32, 32, 5, 5), 1, 2, 1) == "fourier"  # in tiles
     assert choose_algorithm((64, 32, 4, 5), (32, 32, 5, 5), 1, 2, 1) == "rows"  # KH > H
     assert choose_algorithm((64, 32, 5, 4), (32, 32, 5, 5), 1, 2, 1) == "rows"  # KW > W
-    assert choose_algorithm((128, 32, 18, 18), (32, 32, 5, 5), 1, 2, 1) == "fourier"  # 20 x 20
-    assert choose_algorithm((128, 32, 19, 18), (32, 32, 5, 5), 1, 2, 1) == "rows"  # 21 x 20
+    assert choose_algorithm((128, 32, 4, 4), (32, 32, 3, 3), 1, 1, 1) == "rows"  # saves 2.4x
+    assert choose_algorithm((128, 32, 30, 30), (32, 32, 21, 21), 1, 0, 1) == "rows"  # 21 x 21
     assert choose_algorithm((32, 3, 227, 227), (96, 3, 11, 11), 4, 0, 1) == "im2col"  # AlexNet
-    for x_shape, w_shape, groups in [((32, 96, 27, 27), (256, 48, 5, 5), 2),
-                                     ((32, 256, 13, 13), (384, 256, 3, 3), 1),
+    assert choose_algorithm((32, 96, 27, 27), (256, 48, 5, 5), 1, 2, 2) == "fourier"
+    for x_shape, w_shape, groups in [((32, 256, 13, 13), (384, 256, 3, 3), 1),
                                      ((32, 384, 13, 13), (384, 192, 3, 3), 2),
                                      ((32, 384, 13, 13), (256, 192, 3, 3), 2)]:
-        assert choose_algorithm(x_shape, w_shape, 1, w_shape[2] // 2, groups) == "rows"
+        assert choose_algorithm(x_shape, w_shape, 1, 1, groups) == "rows"
     assert choose_algorithm((128, 32, 15, 15), (32, 32, 5, 5), (1, 2), 2, 1) == "im2col"
+
+
+def test_fourier_plans_the_fewest_multiplications():
+    """One tile (the whole image, the smallest planes) where the batch outnumbers the kernels;
+    else tiles enough for the products to have as many columns as kernels, the cheapest of
+    them: AlexNet's conv2 at batch 16 in 3x3 tiles of 9x9 outputs (13x13 planes, 7 * 13
+    frequencies, 91 * 4 * 9 multiplications per image, channel and kernel instead of 25 * 729
+    for the direct sum)."""
+    plan = conv_fourier.plan
+    assert plan((15, 15), (5, 5), (2, 2), 128, 32) == conv_fourier.tiling((15, 15), (5, 5), (2, 2))
+    assert plan((15, 15), (5, 5), (2, 2), 31, 32).counts == (1, 2)
+    tiles = plan((27, 27), (5, 5), (2, 2), 16, 128)
+    assert tiles == conv_fourier.Tiles((3, 3), (9, 9), (13, 13), (0, 0), (2, 2))
+    assert conv_fourier.plane_size(tiles.size, (5, 5), tiles.pad) == (13, 13)
+    assert plan((13, 13), (3, 3), (1, 1), 32, 384) is None
+    assert plan((30, 30), (21, 21), (0, 0), 128, 32) is None
 
 
 def test_gather_is_the_choice_on_a_gpu(xp, rng):
@@ -222,9 +258,10 @@ def test_fourier_keeps_the_spectra_with_or_without_a_workspace(xp, rng):
     _, cache = F.conv2d_forward(x, w, b, pad=1, algorithm="fourier")
     ws = F.Workspace()
     _, fast_cache = F.conv2d_forward(x, w, b, pad=1, workspace=ws, algorithm="fourier")
-    spectrum, kernels = cache.saved
+    spectrum, kernels, tiles = cache.saved
     assert spectrum.shape == (1, 60, 2 * 3, 2) and kernels.shape == (1, 60, 2 * 4, 2 * 3)
-    for kept, fast in zip(cache.saved, fast_cache.saved, strict=True):
+    assert tiles == fast_cache.saved[2] == conv_fourier.tiling((9, 9), (3, 3), (1, 1))
+    for kept, fast in zip(cache.saved[:2], fast_cache.saved[:2], strict=True):
         np.testing.assert_array_equal(to_numpy(fast), to_numpy(kept))
         assert not any(xp.shares_memory(fast, buffer) for buffer in ws._buffers.values())
 
@@ -232,8 +269,6 @@ def test_fourier_keeps_the_spectra_with_or_without_a_workspace(xp, rng):
 def test_fourier_planes_are_as_small_as_they_can_be(rng, monkeypatch):
     """One row or column fewer than ``plane_size`` and the circular correlation wraps around
     onto the image: the result is wrong (so the cases above do reach the planes' edges)."""
-    from tinyalex.functional import conv_fourier
-
     x, w, b = _inputs(rng, np, (2, 3, 6, 5), (4, 3, 3, 2))
     expected = reference.conv2d(x, w, b, (1, 1), (2, 1), 1)
     size = conv_fourier.plane_size

@@ -53,8 +53,8 @@ def test_a_backward_that_works_in_place_is_checked_as_any_other(rng):
 def test_check_all_ops_runs_every_convolution_algorithm(monkeypatch):
     """A wrong backward in any algorithm the layers use fails `python -m tinyalex gradcheck`."""
     results = gradcheck.check_all_ops()
-    assert sum(name.startswith("conv2d") for name in results) == 5
-    for algorithm in ("im2col", "rows", "fourier", "gather"):
+    assert sum(name.startswith("conv2d") for name in results) == 6
+    for algorithm in ("im2col", "rows", "fourier", "fourier in tiles", "gather"):
         assert any(f"; {algorithm})" in name for name in results)
     assert max(r.max_error for r in results.values()) < 1e-6
     from tinyalex.functional import conv
@@ -71,7 +71,7 @@ def test_check_all_ops_on_each_device(xp, cuda_kernel_calls):
     """`gradcheck --device cuda:0` checks the GPU's own code: on CuPy the pooling and LRN go
     through their CUDA kernels, on NumPy through none."""
     results = gradcheck.check_all_ops(device="cpu" if xp is np else "cuda:0")
-    assert len(results) == 12 and max(r.max_error for r in results.values()) < 1e-6
+    assert len(results) == 13 and max(r.max_error for r in results.values()) < 1e-6
     kernels = {"maxpool_forward", "maxpool_backward", "lrn_forward", "lrn_backward"}
     assert set(cuda_kernel_calls) == (set() if xp is np else kernels)
 

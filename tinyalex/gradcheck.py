@@ -209,6 +209,9 @@ def check_all_ops(seed: int = 0, device="cpu") -> dict:
                                                      ("gather", 2, 1, 3)]}
     fc = rng.standard_normal((5, x[0].size)), rng.standard_normal(5)
     logits, labels = rng.standard_normal((4, 10)), rng.integers(0, 10, 4)
+    # Two images, 4 kernels per group: the fourier algorithm cuts these maps into 1x2 tiles
+    # (conv_fourier.plan), whose input gradients overlap.
+    tiled = [rng.standard_normal(shape) for shape in [(2, 2, 12, 12), (8, 1, 5, 5), (8,)]]
     x, distinct, away_from_kink = on(x), on(distinct), on(away_from_kink)
     with on_device(device):  # what the checks make (dout, perturbed copies) lands there too
         convs = {  # each algorithm the layers may use: the CPU's three, and the GPU's
@@ -216,6 +219,9 @@ def check_all_ops(seed: int = 0, device="cpu") -> dict:
                 F.conv2d_forward, F.conv2d_backward, x, on(w), on(b), stride=stride, pad=pad,
                 groups=2, algorithm=algorithm)
             for (algorithm, stride, pad, _), (w, b) in conv_inputs.items()}
+        convs["conv2d (stride 1, pad 2, groups 2; fourier in tiles)"] = check_layer(
+            F.conv2d_forward, F.conv2d_backward, *map(on, tiled), pad=2, groups=2,
+            algorithm="fourier")
         return {
             **convs,
             "lrn (n=5, alpha=1)": check_layer(F.lrn_forward, F.lrn_backward, x, alpha=1.0),

@@ -36,10 +36,11 @@ Two implementations, with the same results up to rounding:
 * ``conv2d_forward`` / ``conv2d_backward``, the one the layers use, runs one of four
   algorithms (``algorithm=``; ``"auto"`` asks ``choose_algorithm``). On the CPU: im2col as
   above, for strided layers and first layers with 3 input channels; for the other stride-1
-  layers, the "fourier" algorithm of ``conv_fourier`` where the maps are small and the batch
-  large (the Figure-1 net), one small product per frequency of the images' DFTs (the
-  convolution theorem), or else the "rows" algorithm of ``conv_rows``, which copies the input
-  KW times instead of KH*KW times and runs products OpenBLAS is faster on (AlexNet). On a GPU:
+  layers, the "fourier" algorithm of ``conv_fourier`` where it saves most of the
+  multiplications (5x5 kernels: the Figure-1 net's conv2 and conv3, AlexNet's conv2), one small
+  product per frequency of the DFTs of the images or of tiles of them (the convolution
+  theorem), or else the "rows" algorithm of ``conv_rows``, which copies the input KW times
+  instead of KH*KW times and runs products OpenBLAS is faster on (AlexNet's 3x3 layers). On a GPU:
   the "gather" algorithm of ``conv_gather``, im2col as one indexed copy instead of KH*KW
   strided ones (a GPU pays for every launch).
 
@@ -66,7 +67,8 @@ Figure-1 net's conv2 forward and backward on one thread took 65 ms instead of 97
 The fourier algorithm keeps the spectra of the input and the kernels instead of copies (1.4x the
 input for 15x15 maps), with or without a workspace. Instead of the rows algorithm it took the
 Figure-1 net's conv2 from 25.5 to 12.2 ms (forward plus backward at batch 128, each call repeated
-alone on 2 threads), its conv3 from 10.2 to 5.5 ms.
+alone on 2 threads), its conv3 from 10.2 to 5.5 ms; in tiles, AlexNet's conv2 from 88.6 to
+54.5 ms at batch 16 (3x3 tiles) and from 174 to 116 ms at batch 32 (1x4 tiles).
 """
 
 from __future__ import annotations
@@ -262,13 +264,13 @@ def choose_algorithm(x_shape, w_shape, stride, pad, groups: int, xp=numpy) -> st
     * ``"im2col"`` for a strided convolution, and for a stride-1 one whose rows product would
       have an inner dimension ``C/G*KW`` under a third of ``KH*F/G`` (its product ``Y`` would
       dwarf the copies it saves: a first layer with 3 channels);
-    * ``"fourier"`` for the others with small planes (``LH*LW <= 400``; the DFT matrices' cost
-      per pixel grows with the plane's side), a batch ``N`` of at least the kernels per group
-      ``F/G`` (else the kernels' spectra, which every product reads, outweigh the input's) and
-      kernels no larger than the image (else some weights see only padding; their gradient is
-      0, but the DFTs tie them to the output by rounding, which finite differences turn into
-      large relative errors): the Figure-1 net's conv2 and conv3;
-    * ``"rows"`` otherwise: AlexNet's conv2 to conv5 at batch 32.
+    * ``"fourier"`` for the others where ``conv_fourier.plan`` finds tiles that need at least 4
+      times fewer multiplications than the direct sum, and the kernels are no larger than the
+      image (else some weights see only padding; their gradient is 0, but the DFTs tie them to
+      the output by rounding, which finite differences turn into large relative errors): the
+      Figure-1 net's conv2 and conv3, AlexNet's conv2 (5x5 kernels);
+    * ``"rows"`` otherwise: AlexNet's conv3 to conv5 (3x3 kernels, where the DFTs save less
+      than twice the multiplications).
 
     ``x_shape`` ``(N, C, H, W)``, ``w_shape`` ``(F, C/G, KH, KW)``; ``stride`` and ``pad`` an
     int or a pair.
@@ -282,9 +284,9 @@ def choose_algorithm(x_shape, w_shape, stride, pad, groups: int, xp=numpy) -> st
     if 3 * cg * kw < kh * (f // groups):
         return "im2col"
     pad = _checks.pair("conv", "pad", pad, minimum=0)
-    lh, lw = conv_fourier.plane_size((h, w), (kh, kw), pad)
     fits = kh <= h and kw <= w
-    return "fourier" if lh * lw <= 400 and n >= f // groups and fits else "rows"
+    pays = conv_fourier.plan((h, w), (kh, kw), pad, n, f // groups) is not None
+    return "fourier" if fits and pays else "rows"
 
 
 def _add_bias(y, b, out):
@@ -368,8 +370,8 @@ def conv2d_backward(dout, cache, input_grad: bool = True):
     if algorithm == "gather":
         return _gather_backward(dout, cache, input_grad)
     if algorithm == "fourier":
-        dx, dw = conv_fourier.fourier_backward(dout, x.shape, w.shape, saved, (ph, pw), groups,
-                                               workspace, input_grad)
+        dx, dw = conv_fourier.fourier_backward(dout, x.shape, w.shape, saved, groups, workspace,
+                                               input_grad)
         return dx, dw, _bias_gradient(dout, 1)
     rows, pixels = cg * kh * kw, n * oh * ow
 

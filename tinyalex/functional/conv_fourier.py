@@ -45,10 +45,20 @@ algorithms: for the Figure-1 net's conv2 the output, ``dx`` and ``dw`` are withi
 2.7e-7 and 2.6e-7 of the float64 result (relative to its largest entry), im2col's within
 5.0e-7, 2.3e-7 and 4.5e-7 (``benchmarks/conv_accuracy.py``).
 
-Cost: the spectrum of the input (kept for the backward pass) is ``2K / (H*W)`` times the size of
-the input (1.4x for 15x15 maps), and the kernels' blocks are ``4K*F*C/G`` numbers: cheap while the
-batch is larger than the kernels per group ``F/G`` (the Figure-1 net at batch 128), not for
-AlexNet's wide layers at batch 32, whose kernel spectra outweigh everything (``choose_algorithm``).
+Tiles (overlap-save). Large maps need large planes, and the DFT matrices' cost per pixel grows
+with the plane's side; few images make the products thin, and the kernels' spectra, which every
+product reads, outweigh the images'. Both are cured by cutting the output into tiles of
+``TH x TW`` pixels (``Tiles``): a tile is the convolution, with no padding, of the
+``(TH + KH - 1) x (TW + KW - 1)`` input pixels it reads (neighbouring tiles share ``KH - 1``
+rows), so the tiles of all images are the "images" of one batch, ``TA*TB*N`` columns for every
+product. The input gradients of the shared pixels add up (``_from_planes``). ``plan`` picks the
+tiles: for AlexNet's conv2 at batch 16, 3x3 tiles of 9x9 outputs in 13x13 planes, 91 * 4 * 9
+multiplications per image, channel and kernel instead of 25 * 729; one tile, the whole image in
+its smallest planes, for the Figure-1 net.
+
+Cost: the spectrum of the input (kept for the backward pass) is ``2K * TA*TB / (H*W)`` times the
+size of the input (1.4x for the Figure-1 net's 15x15 maps), and the kernels' blocks are
+``4K*F*C/G`` numbers.
 """
 
 from __future__ import annotations
@@ -102,8 +112,94 @@ def plane_size(size: tuple, kernel: tuple, pad: tuple) -> tuple:
     ``size = (H, W)`` images, ``kernel = (KH, KW)``, ``pad = (ph, pw)``: ``LH = max(H + ph, OH,
     KH)`` (the rows read, ``-ph .. H + ph - 1``, fall on distinct rows or on zeros; every
     output row and kernel row has a row of its own), likewise ``LW``."""
-    (h, w), (kh, kw), (ph, pw) = size, kernel, pad
-    return max(h + ph, h + 2 * ph - kh + 1, kh), max(w + pw, w + 2 * pw - kw + 1, kw)
+    return tuple(map(_plane, size, kernel, pad))
+
+
+def _plane(length: int, kernel: int, pad: int) -> int:
+    return max(length + pad, length + 2 * pad - kernel + 1, kernel)
+
+
+class Tiles(typing.NamedTuple):
+    """Overlap-save: the output cut into ``counts = (TA, TB)`` tiles of ``step = (TH, TW)`` rows
+    and columns (the last ones cropped at the edge), tile ``(u, v)`` computed as a convolution of
+    its own, with padding ``pad``, of the input rows ``u*TH - offset[0] ..`` (``size[0]`` of them;
+    zeros outside the image) and the columns likewise.
+
+    Along an axis in one tile, the tile is the whole image: ``step`` is ``OH``, ``size`` is
+    ``H``, ``pad`` the layer's (the circular indexing supplies it) and ``offset`` 0. Along a
+    tiled axis, ``size`` is ``TH + KH - 1`` rows of the padded input, ``pad`` 0 and ``offset``
+    the layer's padding: neighbouring tiles share ``KH - 1`` input rows, and sum their gradients
+    there in the backward pass."""
+
+    counts: tuple
+    step: tuple
+    size: tuple
+    pad: tuple
+    offset: tuple
+
+    def input_axes(self) -> tuple:
+        """``(count, step, size, offset)`` per axis: how the input is cut (``_regions``)."""
+        return tuple(zip(self.counts, self.step, self.size, self.offset))
+
+    def output_axes(self) -> tuple:
+        """The same for the output: tiles side by side, ``step`` entries each."""
+        return tuple(zip(self.counts, self.step, self.step, (0, 0)))
+
+
+def _tile_axis(length: int, kernel: int, pad: int, step) -> tuple:
+    """``(count, step, size, pad, offset)`` along one axis (``Tiles``); ``step`` None (or the
+    whole output) for one tile."""
+    out = length + 2 * pad - kernel + 1
+    if step is None or step >= out:
+        return 1, out, length, pad, 0
+    return -(-out // step), step, step + kernel - 1, 0, pad
+
+
+def tiling(size: tuple, kernel: tuple, pad: tuple, step: tuple = (None, None)) -> Tiles:
+    """The ``Tiles`` of ``step = (TH, TW)`` output rows and columns (None: one tile along that
+    axis) for ``size = (H, W)`` images, ``kernel = (KH, KW)`` and ``pad = (ph, pw)``."""
+    return Tiles(*zip(*map(_tile_axis, size, kernel, pad, step)))
+
+
+MAX_PLANE = 400  # pixels: the DFT matrices' cost per pixel grows with the plane's side
+SAVING = 4  # the fourier algorithm pays where it does this many times fewer multiplications
+
+
+@functools.lru_cache(maxsize=64)
+def plan(size: tuple, kernel: tuple, pad: tuple, images: int, kernels: int) -> Tiles | None:
+    """The tiling with the fewest multiplications for ``images`` images and ``kernels`` kernels
+    per group, or None where none saves ``SAVING``-fold on the direct sum (``choose_algorithm``
+    then picks another algorithm).
+
+    Per image, channel and kernel the direct sum does ``KH*KW*OH*OW`` multiplications, the
+    products per frequency ``4 * (LH // 2 + 1) * LW * TA * TB`` (a complex product is four real
+    ones; ``LH x LW`` is the ``plane_size`` of one tile). Only tilings with planes of at most
+    ``MAX_PLANE`` pixels and at least as many tiles (``N * TA * TB``, the columns of each
+    product) as kernels per group count: fewer, and the kernels' spectra, which every product
+    reads, outweigh the images'.
+    """
+    (kh, kw), (oh, ow) = kernel, (size[0] + 2 * pad[0] - kernel[0] + 1,
+                                  size[1] + 2 * pad[1] - kernel[1] + 1)
+    candidates = []
+    for axis in (0, 1):
+        options = []
+        for step in (None, *range(1, (oh, ow)[axis])):
+            count, _, length, circular, _ = _tile_axis(size[axis], kernel[axis], pad[axis], step)
+            plane = _plane(length, kernel[axis], circular)
+            if plane * kernel[1 - axis] <= MAX_PLANE:  # the other axis's plane is no smaller
+                options.append((step, count, plane))
+        candidates.append(options)
+    best = None
+    for step_h, count_h, lh in candidates[0]:
+        for step_w, count_w, lw in candidates[1]:
+            if lh * lw > MAX_PLANE or images * count_h * count_w < kernels:
+                continue
+            cost = 4 * (lh // 2 + 1) * lw * count_h * count_w
+            if best is None or cost < best[0]:
+                best = cost, (step_h, step_w)
+    if best is None or kh * kw * oh * ow < SAVING * best[0]:
+        return None
+    return tiling(size, kernel, pad, best[1])
 
 
 @functools.lru_cache(maxsize=32)
@@ -135,32 +231,69 @@ def dft_matrices(size: tuple, kernel: tuple, pad: tuple, dtype: str) -> DFT:
     return DFT((lh, lw), *arrays)
 
 
-def _to_planes(a, groups: int, workspace):
-    """``a (N, C, H, W)`` as ``(G, H, W, C/G, N)`` in the workspace's "scratch": the layout whose
-    rows the DFT matrices multiply (a copy)."""
+def _regions(length: int, count: int, step: int, size: int, offset: int) -> list:
+    """Along an axis of ``length`` entries cut into ``count`` tiles of ``size`` entries, tile
+    ``t`` holding entries ``t*step - offset ..``: ``(t, entries, where they sit in the tile)``
+    for every tile, as slices; the entries outside the axis (padding) are left out."""
+    regions = []
+    for t in range(count):
+        first = t * step - offset
+        low, high = min(max(first, 0), length), min(max(first + size, 0), length)
+        regions.append((t, slice(low, high), slice(low - first, high - first)))
+    return regions
+
+
+def _to_planes(a, groups: int, axes: tuple, workspace):
+    """``a (N, C, H, W)`` cut into tiles as ``axes`` says (``Tiles.input_axes`` or
+    ``output_axes``), laid out ``(G, SH, SW, C/G, TA*TB*N)`` in the workspace's "scratch": the
+    tiles' rows and columns, the layout whose rows the DFT matrices multiply, and tile by tile
+    the images (a copy; zeros where a tile reaches past the image)."""
     n, c, h, w = a.shape
-    planes = scratch(workspace, "scratch", (groups, h, w, c // groups, n), a)
+    (ta, _, sh, _), (tb, _, sw, _) = axes
+    xp = get_array_module(a)
+    planes = scratch(workspace, "scratch", (groups, sh, sw, c // groups, ta, tb, n), a)
     source = a.reshape(n, groups, c // groups, h, w).transpose(1, 3, 4, 2, 0)
-    for g in range(groups):  # each group's rows split over threads
-        threads.apply(get_array_module(a).copyto, planes[g], source[g])
-    return planes
+    for u, rows, at_rows in _regions(h, *axes[0]):
+        for v, cols, at_cols in _regions(w, *axes[1]):
+            tile = planes[..., u, v, :]  # (G, SH, SW, C/G, N)
+            tile[:, : at_rows.start] = 0
+            tile[:, at_rows.stop :] = 0
+            tile[:, at_rows, : at_cols.start] = 0
+            tile[:, at_rows, at_cols.stop :] = 0
+            for g in range(groups):  # each group's rows split over threads
+                threads.apply(xp.copyto, tile[g, at_rows, at_cols], source[g, rows, cols])
+    return planes.reshape(groups, sh, sw, c // groups, ta * tb * n)
 
 
-def _from_planes(planes, out, bias=None):
-    """``out (N, C, H, W) = planes (H, W, C, N)`` (plus ``bias[c]``): the transpose back, split
-    over channels (``threads``) in blocks of a few, which runs several times faster than one
-    copy of the whole array (the reads stay in cache)."""
+def _from_planes(planes, out, axes: tuple, bias=None):
+    """``out (N, C, H, W)`` from the tiles ``planes (SH, SW, C, TA*TB*N)`` cut as ``axes`` says
+    (``_to_planes``'s adjoint: entries of overlapping tiles add up, entries past the edge are
+    dropped), plus ``bias[c]``. Split over channels (``threads``) in blocks of a few, which runs
+    several times faster than one copy of the whole array (the reads stay in cache)."""
     xp = get_array_module(planes)
+    n, _, h, w = out.shape
+    (ta, *_), (tb, *_) = axes
+    tiles = planes.reshape(*planes.shape[:3], ta, tb, n)
+    regions = [(u, v, rows, at_rows, cols, at_cols)
+               for u, rows, at_rows in _regions(h, *axes[0])
+               for v, cols, at_cols in _regions(w, *axes[1])]
+    overlap = any(count > 1 and size > step for count, step, size, _ in axes)
     block = 8
 
     def copy(part):
         for c in range(part.start, part.stop, block):
             c = slice(c, min(c + block, part.stop))
-            source = planes[:, :, c].transpose(3, 2, 0, 1)
-            if bias is None:
-                xp.copyto(out[:, c], source)
-            else:
-                xp.add(source, bias[c, None, None], out=out[:, c])
+            if overlap:
+                out[:, c].fill(0)
+            for u, v, rows, at_rows, cols, at_cols in regions:
+                source = tiles[at_rows, at_cols, c, u, v].transpose(3, 2, 0, 1)
+                target = out[:, c, rows, cols]
+                if overlap:
+                    target += source
+                elif bias is None:
+                    xp.copyto(target, source)
+                else:
+                    xp.add(source, bias[c, None, None], out=target)
 
     threads.split(out.shape[1], copy, out)
 
@@ -246,59 +379,63 @@ def _inverse(spectrum, dft: DFT, out_size: tuple, workspace):
 
 def fourier_forward(x, w, b, pad: tuple, groups: int, workspace, out):
     """The stride-1 convolution of ``x (N, C, H, W)`` with ``w``, plus ``b``, written into
-    ``out (N, F, OH, OW)``. Returns what the backward pass needs, ``(X, W)``: the input's
-    spectrum ``(G, K, 2C/G, N)`` and the kernels' ``(G, K, 2F/G, 2C/G)`` (new arrays, never
-    views of the workspace)."""
+    ``out (N, F, OH, OW)``, in the tiles ``plan`` picks (one, the whole image, where none
+    pays). Returns what the backward pass needs, ``(X, W, tiles)``: the input's spectrum
+    ``(G, K, 2C/G, TA*TB*N)``, the kernels' ``(G, K, 2F/G, 2C/G)`` (new arrays, never views of
+    the workspace) and the ``Tiles``."""
     n, _, h, wd = x.shape
     f, cg, kh, kw = w.shape
     fg = f // groups
     xp = get_array_module(x, w)
-    dft = dft_matrices((h, wd), (kh, kw), tuple(pad), numpy.dtype(x.dtype).str)
-    oh, ow = out.shape[2:]
+    tiles = (plan((h, wd), (kh, kw), tuple(pad), n, fg)
+             or tiling((h, wd), (kh, kw), tuple(pad)))
+    dft = dft_matrices(tiles.size, (kh, kw), tiles.pad, numpy.dtype(x.dtype).str)
     frequencies = dft.x_rows.shape[0] // 2 * dft.planes[1]
-    spectrum = xp.empty((groups, frequencies, 2 * cg, n), dtype=x.dtype)
+    planes = _to_planes(x, groups, tiles.input_axes(), workspace)
+    images = planes.shape[-1]
+    spectrum = xp.empty((groups, frequencies, 2 * cg, images), dtype=x.dtype)
     kernels = xp.empty((groups, frequencies, 2 * fg, 2 * cg), dtype=x.dtype)
-    planes = _to_planes(x, groups, workspace)
     for g in range(groups):
         _spectrum(planes[g], dft, workspace, out=spectrum[g])
     for g in range(groups):
         kernels[g] = _kernel_spectrum(w[g * fg : (g + 1) * fg], dft)
-        product = scratch(workspace, "product", (frequencies, 2 * fg, n), x)
+        product = scratch(workspace, "product", (frequencies, 2 * fg, images), x)
         _per_frequency(kernels[g], spectrum[g], product)
-        result = _inverse(product, dft, (oh, ow), workspace)
-        _from_planes(result, out[:, g * fg : (g + 1) * fg], b[g * fg : (g + 1) * fg])
-    return spectrum, kernels
+        result = _inverse(product, dft, tiles.step, workspace)
+        _from_planes(result, out[:, g * fg : (g + 1) * fg], tiles.output_axes(),
+                     b[g * fg : (g + 1) * fg])
+    return spectrum, kernels, tiles
 
 
-def fourier_backward(dout, x_shape: tuple, w_shape: tuple, saved, pad: tuple, groups: int,
-                     workspace, input_grad: bool = True):
+def fourier_backward(dout, x_shape: tuple, w_shape: tuple, saved, groups: int, workspace,
+                     input_grad: bool = True):
     """``dx (N, C, H, W)`` (``None`` unless ``input_grad``) and ``dw (F, C/G, KH, KW)`` of
-    ``fourier_forward``, from ``dout (N, F, OH, OW)`` and its ``saved`` spectra: every step of
-    the forward pass transposed, in reverse order (see the module docstring)."""
-    spectrum, kernels = saved
-    n, _, h, wd = x_shape
+    ``fourier_forward``, from ``dout (N, F, OH, OW)`` and what it ``saved``: every step of the
+    forward pass transposed, in reverse order (see the module docstring)."""
+    spectrum, kernels, tiles = saved
     f, cg, kh, kw = w_shape
     fg = f // groups
-    oh, ow = dout.shape[2:]
     xp = get_array_module(dout, spectrum)
-    dft = dft_matrices((h, wd), (kh, kw), tuple(pad), numpy.dtype(dout.dtype).str)
+    dft = dft_matrices(tiles.size, (kh, kw), tiles.pad, numpy.dtype(dout.dtype).str)
     cols, rows = xp.asarray(dft.out_cols), xp.asarray(dft.out_rows)
     k1 = rows.shape[1] // 2
+    th, tw = tiles.step
     dw = xp.empty(w_shape, dtype=dout.dtype)
     dx = xp.empty(x_shape, dtype=dout.dtype) if input_grad else None
-    douts = _to_planes(dout, groups, workspace)  # (G, OH, OW, F/G, N)
+    douts = _to_planes(dout, groups, tiles.output_axes(), workspace)  # (G, TH, TW, F/G, N')
+    images = douts.shape[-1]
     for g in range(groups):
-        along = scratch(workspace, "product", (k1, 2 * ow, fg * n), dout)
-        dspectrum = scratch(workspace, "copies", (len(spectrum[g]), 2 * fg, n), dout)
-        _along_both(rows.T, cols.T, douts[g].reshape(oh, ow, fg * n), along, dspectrum)
+        along = scratch(workspace, "product", (k1, 2 * tw, fg * images), dout)
+        dspectrum = scratch(workspace, "copies", (len(spectrum[g]), 2 * fg, images), dout)
+        _along_both(rows.T, cols.T, douts[g].reshape(th, tw, fg * images), along, dspectrum)
         dkernels = xp.empty(kernels.shape[1:], dtype=dout.dtype)  # (K, 2F/G, 2C/G)
         _per_frequency(dspectrum, spectrum[g].transpose(0, 2, 1), dkernels)
         dw[g * fg : (g + 1) * fg] = _kernel_gradient(dkernels, dft, (kh, kw))
         if input_grad:
-            dinput = scratch(workspace, "product", (len(spectrum[g]), 2 * cg, n), dout)
+            dinput = scratch(workspace, "product", (len(spectrum[g]), 2 * cg, images), dout)
             _per_frequency(kernels[g].transpose(0, 2, 1), dspectrum, dinput)
-            _from_planes(_input_planes(dinput, dft, (h, wd), workspace),
-                         dx[:, g * cg : (g + 1) * cg])
+            _from_planes(_input_planes(dinput, dft, tiles.size, workspace),
+                         dx[:, g * cg : (g + 1) * cg], tiles.input_axes())
     return dx, dw
 
 
