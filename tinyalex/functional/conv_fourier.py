@@ -1,7 +1,7 @@
 """The "fourier" convolution: a stride-1 convolution as a product per frequency (the convolution
 theorem), with the discrete Fourier transforms done as matrix products (the algorithm
-``conv2d_forward`` picks on the CPU for the Figure-1 net's conv2 and conv3; ``conv.py`` has the
-definitions and the readable version).
+``conv2d_forward`` picks on the CPU for the Figure-1 net's conv2 and conv3 and AlexNet's conv2;
+``conv.py`` has the definitions and the readable version).
 
 Circular correlation. Put each ``H x W`` image in a ``LH x LW`` plane with
 ``LH >= max(H + ph, OH, KH)`` (likewise ``LW``) and index it modulo ``LH`` and ``LW``. Output
@@ -35,6 +35,8 @@ frequency's ``(re, im) x channel x image`` block contiguous:
     x (N, C, H, W) -> (H, W, C, N) -> X (K, 2C, N) = [Xr; Xi]
     OUT_k (2F, N) = [[Wr, Wi], [-Wi, Wr]] @ X_k      (the complex product, as one real product)
     OUT (K, 2F, N) -> (OH, OW, F, N) -> out (N, F, OH, OW)
+
+(in tiles, below, ``N`` counts tiles and the planes are a tile's, not the image's).
 
 The backward pass applies the transpose of every step, in reverse order: the transposes of the
 inverse DFT matrices (a forward DFT, scaled), the transposed product per frequency for ``dx``,
@@ -268,8 +270,9 @@ def _to_planes(a, groups: int, axes: tuple, workspace):
 def _from_planes(planes, out, axes: tuple, bias=None):
     """``out (N, C, H, W)`` from the tiles ``planes (SH, SW, C, TA*TB*N)`` cut as ``axes`` says
     (``_to_planes``'s adjoint: entries of overlapping tiles add up, entries past the edge are
-    dropped), plus ``bias[c]``. Split over channels (``threads``) in blocks of a few, which runs
-    several times faster than one copy of the whole array (the reads stay in cache)."""
+    dropped), plus ``bias[c]`` (for the output, whose tiles lie side by side). Split over
+    channels (``threads``) in blocks of a few, which runs several times faster than one copy of
+    the whole array (the reads stay in cache)."""
     xp = get_array_module(planes)
     n, _, h, w = out.shape
     (ta, *_), (tb, *_) = axes
