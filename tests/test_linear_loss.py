@@ -62,10 +62,11 @@ def test_linear_backward_refuses_bad_grads_out(xp, grads_out, error, message):
 def test_linear_backward_refuses_grads_out_overlapping_an_input(xp):
     w = xp.ones((3, 2))
     _, cache = F.linear_forward(xp.ones((4, 2)), w, xp.ones(3))
-    with pytest.raises(ValueError, match="linear_backward: grads_out must not share memory with dout, x or w"):
+    message = r"linear_backward: the arrays of grads_out \(dw, db\) must share memory neither"
+    with pytest.raises(ValueError, match=message):
         F.linear_backward(xp.ones((4, 3)), cache, (w, xp.zeros(3)))
     both = xp.zeros((3, 3))  # dw the first two columns, db the last, overlapping
-    with pytest.raises(ValueError, match=r"linear_backward: the two arrays of grads_out \(dw, db\) must not share memory"):
+    with pytest.raises(ValueError, match=message):
         F.linear_backward(xp.ones((4, 3)), cache, (both[:, :2], both[:, 1]))
     if xp is not np:  # host arrays for a GPU op
         with pytest.raises(ValueError, match=r"grads_out\[0\] \(dw\) is a numpy array, but it must be a cupy array"):

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import threadpoolctl
 
 from test_conv import CONFIGS
 from test_fast_conv import ROWS_CONFIGS
@@ -208,7 +209,6 @@ def test_a_split_inside_a_part_runs_on_that_thread(thread_count):
 
 
 def _blas_threads():
-    threadpoolctl = pytest.importorskip("threadpoolctl")
     return [lib["num_threads"] for lib in threadpoolctl.threadpool_info() if lib["user_api"] == "blas"]
 
 

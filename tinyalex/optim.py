@@ -47,14 +47,17 @@ from .layers import load_arrays
 __all__ = ["SGD", "ReduceLROnPlateau"]
 
 
+def _loaded(value):
+    """A 0-d array (what ``state_dict`` saves) as its number; anything else as it is."""
+    return value.item() if isinstance(value, numpy.ndarray) and value.shape == () else value
+
+
 def _hyper_parameters(who: str, lr, momentum, weight_decay) -> tuple[float, float, float]:
     """``(lr, momentum, weight_decay)`` as floats, each finite, with ``lr > 0``,
     ``0 <= momentum < 1`` and ``weight_decay >= 0``; else a ``ValueError`` starting with ``who``.
     (One NaN or infinity here makes every weight NaN at the next step.)"""
-    # A 0-d array (a checkpoint's) counts as its number; anything that is not a number at all
-    # (a string, a bool, None) as NaN, refused below.
-    given = [v.item() if isinstance(v, numpy.ndarray) and v.shape == () else v
-             for v in (lr, momentum, weight_decay)]
+    # Anything that is not a number at all (a string, a bool, None) counts as NaN, refused below.
+    given = map(_loaded, (lr, momentum, weight_decay))
     values = tuple(float(v) if _checks.is_real(v) else math.nan for v in given)
     in_range = values[0] > 0 and 0 <= values[1] < 1 and values[2] >= 0
     if not in_range or not all(map(math.isfinite, values)):
@@ -180,14 +183,16 @@ class ReduceLROnPlateau:
 
     def __init__(self, optimizer: SGD, factor: float = 0.1, patience: int = 1,
                  max_reductions: int = paper.LR_DIVISIONS, min_delta: float = 0.0):
-        reals = _checks.is_real(factor) and _checks.is_real(min_delta)
-        counts = _checks.is_int(patience) and _checks.is_int(max_reductions)
-        if (not reals or not counts or not 0 < factor < 1 or not patience >= 1
-                or not max_reductions >= 0 or not 0 <= min_delta < math.inf):
-            raise ValueError(
-                "ReduceLROnPlateau: need 0 < factor < 1, ints patience >= 1 and max_reductions >= 0, "
-                f"finite min_delta >= 0, got {factor}, {patience}, {max_reductions}, {min_delta}"
-            )
+        who = "ReduceLROnPlateau"
+        factor = _checks.real(who, "factor", factor)
+        if not 0 < factor < 1:
+            raise ValueError(f"{who}: factor must be between 0 and 1 (0.1 divides the rate by 10), "
+                             f"got {factor}")
+        min_delta = _checks.real(who, "min_delta", min_delta)
+        if not 0 <= min_delta < math.inf:
+            raise ValueError(f"{who}: min_delta must be finite and >= 0, got {min_delta}")
+        patience = _checks.int_at_least(who, "patience", patience, 1)
+        max_reductions = _checks.int_at_least(who, "max_reductions", max_reductions, 0)
         self.optimizer = optimizer
         self.factor, self.patience = factor, patience
         self.max_reductions, self.min_delta = max_reductions, min_delta
@@ -197,11 +202,9 @@ class ReduceLROnPlateau:
 
     def step(self, validation_error: float) -> bool:
         """Record one evaluation; True if the learning rate was divided just now."""
-        if not _checks.is_real(validation_error) or math.isnan(validation_error):
-            raise ValueError(f"ReduceLROnPlateau.step: validation_error must be a number, got "
-                             f"{validation_error!r}")
+        validation_error = _error("ReduceLROnPlateau.step", "validation_error", validation_error)
         if validation_error < self.best - self.min_delta:
-            self.best, self.stale = float(validation_error), 0
+            self.best, self.stale = validation_error, 0
             return False
         self.stale += 1
         if self.stale < self.patience or self.reductions >= self.max_reductions:
@@ -217,21 +220,25 @@ class ReduceLROnPlateau:
         return {key: numpy.array(getattr(self, key)) for key in self.STATE}
 
     def load_state_dict(self, state: dict) -> None:
-        """Restore what ``state_dict`` returned, checked first: ``best`` a number (not NaN,
-        which no error would ever improve on), ``stale`` and ``reductions`` counts >= 0."""
+        """Restore what ``state_dict`` returned. Everything is checked first, as by the
+        constructor and ``step`` (``best`` a number, not NaN; ``stale`` and ``reductions`` ints
+        >= 0), so a failed load changes nothing."""
         who = "ReduceLROnPlateau.load_state_dict"
         _require(who, state, self.STATE)
-        try:
-            best, stale, reductions = (float(state[key]) for key in self.STATE)
-        except (TypeError, ValueError):
-            best = stale = reductions = math.nan
-        counts = all(v >= 0 and v.is_integer() for v in (stale, reductions))
-        if math.isnan(best) or not counts:
-            raise ValueError(
-                f"{who}: need best a number (not NaN), stale and reductions whole numbers >= 0, "
-                "got " + ", ".join(f"{key}={state[key]}" for key in self.STATE)
-            )
-        self.best, self.stale, self.reductions = best, int(stale), int(reductions)
+        best, stale, reductions = (_loaded(state[key]) for key in self.STATE)
+        best = _error(who, "best", best)
+        stale = _checks.int_at_least(who, "stale", stale, 0)
+        reductions = _checks.int_at_least(who, "reductions", reductions, 0)
+        self.best, self.stale, self.reductions = best, stale, reductions
+
+
+def _error(who: str, name: str, value) -> float:
+    """An error rate as a float: a real number, not NaN (no error is below NaN, so a NaN error
+    would count as a plateau, and a NaN best would make every error one)."""
+    value = _checks.real(who, name, value)
+    if math.isnan(value):
+        raise ValueError(f"{who}: {name} must be a real number, not NaN")
+    return value
 
 
 def _require(who: str, state: dict, keys) -> None:

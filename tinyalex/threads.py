@@ -45,6 +45,7 @@ import os
 import threading
 
 import numpy
+from threadpoolctl import ThreadpoolController
 
 # Below this many elements per part, starting a thread (about 20 us) costs more than it saves.
 MIN_PART = 1 << 15
@@ -129,7 +130,7 @@ def split(n: int, work, like, size: int | None = None) -> None:
 def split_products(n: int, work, like, size: int | None = None) -> None:
     """``split`` for work whose parts are matrix products (``numpy.matmul``): while the parts
     run, the BLAS runs every product on one thread, the one that called it. Where the BLAS's
-    threads cannot be set (no ``threadpoolctl``, or a BLAS it does not know, such as Apple's
+    threads cannot be set (a BLAS that ``threadpoolctl`` does not know, such as Apple's
     Accelerate) the work runs whole on the calling thread, the BLAS using its own threads:
     parts each using every core would only get in each other's way."""
     parts = _parts(n, like, size)
@@ -164,14 +165,10 @@ _blas_state = {"users": 0, "saved": None, "libraries": None}  # libraries: found
 
 
 def _blas_libraries() -> list:
-    """threadpoolctl's controllers of the BLAS libraries loaded (empty without threadpoolctl)."""
+    """threadpoolctl's controllers of the BLAS libraries loaded: empty where it knows none, as
+    for Apple's Accelerate."""
     if _blas_state["libraries"] is None:
-        try:
-            from threadpoolctl import ThreadpoolController
-        except ImportError:
-            _blas_state["libraries"] = []
-        else:
-            _blas_state["libraries"] = ThreadpoolController().select(user_api="blas").lib_controllers
+        _blas_state["libraries"] = ThreadpoolController().select(user_api="blas").lib_controllers
     return _blas_state["libraries"]
 
 

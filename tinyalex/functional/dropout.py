@@ -89,19 +89,26 @@ def dropout_forward(x, p: float = paper.DROPOUT_P, train: bool = True, rng=None,
     else:
         mask = None
         scale = 1.0 if inverted else 1.0 - p
-    # out= keeps a 0-d x an array (x * mask would be a NumPy scalar)
-    out = xp.multiply(x, mask, out=xp.empty_like(x)) if mask is not None else x.copy()
-    if scale != 1.0:
-        out *= x.dtype.type(scale)
-    return out, (mask, scale, x.shape, x.dtype)
+    return _mask_and_scale(x, mask, scale), (mask, scale, x.shape, x.dtype)
 
 
 def dropout_backward(dout, cache):
     """Gradient of ``dropout_forward``: ``dx = dout * mask * scale`` (no mask at test time)."""
     mask, scale, shape, dtype = cache
     _checks.dout_like("dropout_backward", dout, shape, dtype)
-    xp = get_array_module(dout)
-    dx = xp.multiply(dout, mask, out=xp.empty_like(dout)) if mask is not None else dout.copy()
+    return _mask_and_scale(dout, mask, scale)
+
+
+def _mask_and_scale(a, mask, scale: float):
+    """``a * mask * scale`` as a new array of ``a``'s dtype (``mask`` None: ``a * scale``): one
+    pass over the data per factor there is (the mask, a scale other than 1), a copy if neither.
+    ``out=`` keeps a 0-d ``a`` an array (``a * mask`` would be a NumPy scalar)."""
+    xp = get_array_module(a)
+    if mask is None:
+        if scale == 1.0:
+            return a.copy()
+        return xp.multiply(a, a.dtype.type(scale), out=xp.empty_like(a))
+    out = xp.multiply(a, mask, out=xp.empty_like(a))
     if scale != 1.0:
-        dx *= dtype.type(scale)
-    return dx
+        out *= a.dtype.type(scale)
+    return out

@@ -129,7 +129,7 @@ def lrn_forward(x, n: int = paper.LRN_N, k: float = paper.LRN_K, alpha: float = 
     _checks.floating(op, ("x", x))
     n, k, alpha, beta = lrn_constants(op, n, k, alpha, beta)
     xp = get_array_module(x)
-    if cuda_kernels.applies(xp, x):
+    if cuda_kernels.applies(xp):
         x = xp.ascontiguousarray(x)
         out, scale, factor = cuda_kernels.lrn_forward(x, n, k, alpha, beta)
         return out, _LRNCache(x, scale, factor, n, workspace)
@@ -160,7 +160,7 @@ def lrn_backward(dout, cache):
     x, scale, factor, n, workspace = cache
     _checks.dout_like("lrn_backward", dout, x.shape, x.dtype)
     xp = get_array_module(dout)
-    if cuda_kernels.applies(xp, x):  # then the forward pass made x contiguous
+    if cuda_kernels.applies(xp):  # then the forward pass made x contiguous
         return cuda_kernels.lrn_backward(dout, x, scale, factor, n)
     terms, middle = _padded(x.shape, n, workspace, "scratch", dout)
     dx = xp.empty(x.shape, dtype=x.dtype)

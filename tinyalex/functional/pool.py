@@ -232,7 +232,7 @@ def maxpool2d_forward(x, size: int = paper.POOL_SIZE, stride: int = paper.POOL_S
     """
     size, stride, oh, ow = _check("maxpool2d_forward", x, size, stride)
     xp = get_array_module(x)
-    if cuda_kernels.applies(xp, x):
+    if cuda_kernels.applies(xp):
         out, argmax = cuda_kernels.maxpool_forward(x, size, stride, oh, ow)
         return out, _ArgmaxCache(x.shape, x.dtype, argmax, size, stride)
     out, first_in_row, first_row = _separable_max(x, size, stride, oh, ow, workspace)
