@@ -180,12 +180,11 @@ def plan(size: tuple, kernel: tuple, pad: tuple, images: int, kernels: int) -> T
     product) as kernels per group count: fewer, and the kernels' spectra, which every product
     reads, outweigh the images'.
     """
-    (kh, kw), (oh, ow) = kernel, (size[0] + 2 * pad[0] - kernel[0] + 1,
-                                  size[1] + 2 * pad[1] - kernel[1] + 1)
+    out = [length + 2 * p - k + 1 for length, k, p in zip(size, kernel, pad)]
     candidates = []
     for axis in (0, 1):
         options = []
-        for step in (None, *range(1, (oh, ow)[axis])):
+        for step in (None, *range(1, out[axis])):
             count, _, length, circular, _ = _tile_axis(size[axis], kernel[axis], pad[axis], step)
             plane = _plane(length, kernel[axis], circular)
             if plane * kernel[1 - axis] <= MAX_PLANE:  # the other axis's plane is no smaller
@@ -199,7 +198,7 @@ def plan(size: tuple, kernel: tuple, pad: tuple, images: int, kernels: int) -> T
             cost = 4 * (lh // 2 + 1) * lw * count_h * count_w
             if best is None or cost < best[0]:
                 best = cost, (step_h, step_w)
-    if best is None or kh * kw * oh * ow < SAVING * best[0]:
+    if best is None or math.prod(kernel) * math.prod(out) < SAVING * best[0]:
         return None
     return tiling(size, kernel, pad, best[1])
 
