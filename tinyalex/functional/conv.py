@@ -57,9 +57,9 @@ matters more than how it is computed:
   copy) and reuses the same buffers for the input gradient, so the whole network holds one set
   at a time.
 
-Measured on a 2-core CPU (benchmarks/compare_torch.py): with a workspace one step needs about
-half the extra memory (AlexNet's conv2 at batch 16: 141 MB instead of 247 MB), and its time is
-within 13% either way: 10% less for the Figure-1 net's conv2 (fresh pages cost more than the
+Measured on a 2-core CPU (benchmarks/compare_torch.py), with im2col: a workspace roughly halves
+the extra memory of a step (AlexNet's conv2 at batch 16: 141 MB instead of 247 MB), and its time
+is within 13% either way: 10% less for the Figure-1 net's conv2 (fresh pages cost more than the
 second im2col), 13% more for its small conv3, whose arrays the allocator recycles anyway.
 The rows algorithm instead of im2col for the stride-1 layers (interleaved whole SGD steps):
 0.76x the time for the Figure-1 net with ReLU, 0.80x with tanh, 0.95x for AlexNet; alone, the
