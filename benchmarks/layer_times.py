@@ -12,14 +12,14 @@ The waits themselves slow the step down a little on a GPU; the first line is the
 with no waits inside it.
 
 ``--torch`` (PyTorch installed: ``pip install '.[bench]'``) also times the same network in
-PyTorch (``steps.torch_net``: same layers, names and weights, the paper's update), layer by
-layer, and adds its columns and the ratio tinyalex / PyTorch of each layer's forward plus
-backward. A PyTorch layer's forward is timed by module hooks; its backward runs as nodes of
-PyTorch's autograd graph, which on the CPU run one after another in the calling thread, so a
-layer's backward is the time from the moment its output's gradient is needed (a pre-hook on the
-node that made the output) to the moment the layer below it starts (its own pre-hook), or, for
-the first layer, to the end of ``backward()``. Both networks run in this process, one after the
-other: compare the ratios of one run.
+PyTorch (``steps.torch_net``: same layers, names and weights; ``steps.torch_sgd``: the step of
+``steps.tinyalex_sgd``, the paper's update), layer by layer, and adds its columns and the ratio
+tinyalex / PyTorch of each layer's forward plus backward. A PyTorch layer's forward is timed by
+module hooks; its backward runs as nodes of PyTorch's autograd graph, which on the CPU run one
+after another in the calling thread, so a layer's backward is the time from the moment its
+output's gradient is needed (a pre-hook on the node that made the output) to the moment the
+layer below it starts (its own pre-hook), or, for the first layer, to the end of ``backward()``.
+Both networks run in this process, one after the other: compare the ratios of one run.
 """
 
 from __future__ import annotations
@@ -37,11 +37,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 # tinyalex before NumPy, so that its OPENBLAS_THREAD_TIMEOUT applies (tinyalex/__init__.py).
-from tinyalex import functional as F  # noqa: E402
 from tinyalex.backend import Device, to_device  # noqa: E402
-from tinyalex.optim import SGD  # noqa: E402
 
 import numpy as np  # noqa: E402
+import steps  # noqa: E402  (benchmarks/steps.py, next to this script)
 
 MODELS = {  # name: (batch, image size, classes)
     "figure1-relu": (128, 32, 10),
@@ -85,22 +84,15 @@ def median_time(step, sync, warmup: int, repeat: int) -> float:
 
 def tinyalex_times(model, x, labels, sync, args):
     """``(step, step with waits, {layer: (fwd, bwd)})`` in seconds; the update is "sgd update"."""
-    optimizer = SGD(model.params, lr=0.01, momentum=0.9, weight_decay=0.0005)
-
-    def step():
-        logits = model.forward(x)
-        _, dlogits = F.softmax_cross_entropy(logits, labels)
-        model.backward(dlogits)
-        optimizer.step(model.grads)
-
-    plain = median_time(step, sync, args.warmup, args.repeat)
+    backward, update = steps.tinyalex_sgd(model, x, labels)
+    plain = median_time(lambda: (backward(), update()), sync, args.warmup, args.repeat)
     times = defaultdict(list)
     names = [layer.name for layer in model.leaves()]
     for layer in model.leaves():
         layer.forward = timed(layer.forward, times[(layer.name, "fwd")], sync)
         layer.backward = timed(layer.backward, times[(layer.name, "bwd")], sync)
-    optimizer.step = timed(optimizer.step, times[("sgd update", "fwd")], sync)
-    with_waits = median_time(step, sync, args.warmup, args.repeat)
+    timed_update = timed(update, times[("sgd update", "fwd")], sync)
+    with_waits = median_time(lambda: (backward(), timed_update()), sync, args.warmup, args.repeat)
     return plain, with_waits, _medians(times, names + ["sgd update"], args.repeat)
 
 
@@ -118,43 +110,17 @@ def torch_times(model, x, labels, args):
     """The same as ``tinyalex_times`` for the PyTorch twin of ``model`` (same weights), on the
     CPU or the GPU of ``args.device``."""
     import torch
-    import torch.nn.functional as TF
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    import steps
 
     from tinyalex.backend import to_numpy
 
     device = args.device
     sync = (lambda: torch.cuda.synchronize(device)) if device.startswith("cuda") else (lambda: None)
     net = steps.torch_net(args.model).to(device).train()
-    net.load_state_dict({k: torch.from_numpy(to_numpy(v)) for k, v in model.state_dict().items()})
-    params = list(net.parameters())
-    velocity = [torch.zeros_like(p) for p in params]
-    x, labels = (torch.from_numpy(to_numpy(a)).to(device) for a in (x, labels))
+    weights = {name: to_numpy(value) for name, value in model.state_dict().items()}
+    backward, update = steps.torch_sgd(net, weights, to_numpy(x), to_numpy(labels), device)
+    plain = median_time(lambda: (backward(), update()), sync, args.warmup, args.repeat)
+
     times, marks = defaultdict(list), []  # marks: (layer, when its backward started)
-    hooked = False  # the plain step first: no waits, no bookkeeping
-
-    def step():
-        for p in params:
-            p.grad = None
-        marks.clear()
-        loss = TF.cross_entropy(net(x), labels)
-        loss.backward()
-        if not hooked:
-            steps.torch_update(params, velocity)
-            return
-        sync()
-        marks.append((None, time.perf_counter()))
-        for (name, start), (_, end) in zip(marks, marks[1:]):
-            times[(name, "bwd")].append(end - start)
-        sync()
-        start = time.perf_counter()
-        steps.torch_update(params, velocity)
-        sync()
-        times[("sgd update", "fwd")].append(time.perf_counter() - start)
-
-    plain = median_time(step, sync, args.warmup, args.repeat)
 
     def before(module, inputs):
         sync()
@@ -174,7 +140,16 @@ def torch_times(model, x, labels, args):
         module.name = name
         module.register_forward_pre_hook(before)
         module.register_forward_hook(after)
-    hooked = True
+    timed_update = timed(update, times[("sgd update", "fwd")], sync)
+
+    def step():
+        marks.clear()
+        backward()
+        mark(None)  # the end of backward(): where the first layer's backward ends
+        for (name, start), (_, end) in zip(marks, marks[1:]):
+            times[(name, "bwd")].append(end - start)
+        timed_update()
+
     with_waits = median_time(step, sync, args.warmup, args.repeat)
     names = [name for name, _ in net.named_children()]
     return plain, with_waits, _medians(times, names + ["sgd update"], args.repeat)

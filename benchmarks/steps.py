@@ -34,41 +34,93 @@ from collections import OrderedDict
 import cases
 from cases import Case, Side, normal
 
-LR, MOMENTUM, WEIGHT_DECAY = 0.01, 0.9, 0.0005
-
-
 def _same(state):
     return state
+
+
+def _weights(arrays: dict) -> dict:
+    """The ``param.<name>`` arrays of a case's inputs, by name."""
+    return {k.removeprefix("param."): v for k, v in arrays.items() if k.startswith("param.")}
+
+
+def tinyalex_sgd(model, x, labels):
+    """One SGD step of the tinyalex ``model`` on ``x`` and ``labels`` (on its device), in two
+    halves: ``(backward, update)``. ``backward()`` runs the forward pass, the loss and the
+    backward pass and returns the logits; ``update()`` is ``tinyalex.optim.SGD``'s step with
+    the paper's hyper-parameters (its defaults) and returns the velocities."""
+    from tinyalex import functional as F
+    from tinyalex.optim import SGD
+
+    optimizer = SGD(model.params)
+
+    def backward():
+        logits = model.forward(x)
+        _, dlogits = F.softmax_cross_entropy(logits, labels)
+        model.backward(dlogits)
+        return logits
+
+    def update():
+        optimizer.step(model.grads)
+        return optimizer.velocity
+
+    return backward, update
+
+
+def torch_sgd(net, weights: dict, x, labels, device: str):
+    """The same for the PyTorch ``net`` (on ``device``), loaded with ``weights`` (NumPy arrays
+    by tinyalex's names), on NumPy ``x`` and ``labels``; ``update()`` applies the paper's rule
+    itself (see the module docstring), with the constants of ``tinyalex.paper``."""
+    import torch
+    import torch.nn.functional as TF
+
+    from tinyalex import paper
+
+    lr, momentum, decay = paper.LEARNING_RATE, paper.MOMENTUM, paper.WEIGHT_DECAY
+    net.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()})
+    params = list(net.parameters())
+    velocity = [torch.zeros_like(p) for p in params]
+    x, labels = (torch.from_numpy(a).to(device) for a in (x, labels))
+
+    def backward():
+        for p in params:
+            p.grad = None
+        logits = net(x)
+        TF.cross_entropy(logits, labels).backward()
+        return logits.detach()
+
+    def update():
+        with torch.no_grad():
+            for p, v in zip(params, velocity):
+                v.mul_(momentum).add_(p, alpha=-decay * lr).add_(p.grad, alpha=-lr)
+                p.add_(v)
+        return velocity
+
+    return backward, update
 
 
 def _tinyalex_step(make_model, to_model=_same, from_model=_same):
     """A ``Side`` builder: ``make_model(device, dropout)``, loaded with the case's weights (through
     ``to_model``: one-device names to the model's; ``from_model`` back) and stepped by
-    ``tinyalex.optim.SGD``."""
+    ``tinyalex_sgd``."""
 
     def build(arrays, device, check=False):
         import numpy as np
 
-        from tinyalex import functional as F
         from tinyalex.backend import to_device
-        from tinyalex.optim import SGD
 
         if check:
             arrays = _float64(arrays)
         model = make_model(device, 0.0 if check else 0.5, np.float64 if check else np.float32)
-        model.load_state_dict(to_model({k.removeprefix("param."): v for k, v in arrays.items()
-                                        if k.startswith("param.")}))
+        model.load_state_dict(to_model(_weights(arrays)))
         if not cases.USE_WORKSPACE:
             model.use_workspace(None)
         x, labels = (to_device(arrays[key], model.device) for key in ("x", "labels"))
-        optimizer = SGD(model.params, lr=LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
+        backward, update = tinyalex_sgd(model, x, labels)
 
         def step():
-            logits = model.forward(x)
-            _, dlogits = F.softmax_cross_entropy(logits, labels)
-            model.backward(dlogits)
-            optimizer.step(model.grads)
-            return (logits, *from_model(optimizer.velocity).values()) if check else (logits,)
+            logits = backward()
+            velocity = update()
+            return (logits, *from_model(velocity).values()) if check else (logits,)
 
         workspaces = {id(layer.workspace): layer.workspace for layer in model.leaves()
                       if layer.workspace is not None}
@@ -79,43 +131,24 @@ def _tinyalex_step(make_model, to_model=_same, from_model=_same):
 
 def _torch_step(make_net):
     """A ``Side`` builder: the ``torch.nn.Sequential`` of ``make_net(dropout)``, whose parameter
-    names are tinyalex's, loaded with the case's weights and stepped by the paper's rule."""
+    names are tinyalex's, loaded with the case's weights and stepped by ``torch_sgd``."""
 
     def build(arrays, device, check=False):
         import torch
-        import torch.nn.functional as TF
 
         if check:
             arrays = _float64(arrays)
         net = make_net(0.0 if check else 0.5).to(device, torch.float64 if check else None).train()
-        net.load_state_dict({k.removeprefix("param."): torch.from_numpy(v)
-                             for k, v in arrays.items() if k.startswith("param.")})
-        params = list(net.parameters())
-        velocity = [torch.zeros_like(p) for p in params]
-        x, labels = (torch.from_numpy(arrays[key]).to(device) for key in ("x", "labels"))
+        backward, update = torch_sgd(net, _weights(arrays), arrays["x"], arrays["labels"], device)
 
         def step():
-            for p in params:
-                p.grad = None
-            logits = net(x)
-            TF.cross_entropy(logits, labels).backward()
-            torch_update(params, velocity)
-            return (logits.detach(), *velocity) if check else (logits.detach(),)
+            logits = backward()
+            velocity = update()
+            return (logits, *velocity) if check else (logits,)
 
         return Side(step, lambda: ())
 
     return build
-
-
-def torch_update(params, velocity):
-    """The paper's update (§5) of PyTorch parameters ``params`` from their ``.grad``, with one
-    ``velocity`` tensor each."""
-    import torch
-
-    with torch.no_grad():
-        for p, v in zip(params, velocity):
-            v.mul_(MOMENTUM).add_(p, alpha=-WEIGHT_DECAY * LR).add_(p.grad, alpha=-LR)
-            p.add_(v)
 
 
 def _float64(arrays: dict) -> dict:

@@ -21,6 +21,7 @@ def test_curves_with_target_line(tmp_path):
     lines = ax.get_lines()
     assert [line.get_label() for line in lines] == ["ReLU", "tanh", "target 25%"]
     np.testing.assert_allclose(lines[0].get_ydata(), [60, 30, 20])
+    assert list(lines[0].get_xdata()) == [1, 2, 3] and list(lines[1].get_xdata()) == [1, 2, 3, 4]
     np.testing.assert_allclose(lines[2].get_ydata(), [25, 25])
     path = plots.save(fig, tmp_path / "fig" / "f1.png")
     assert Image.open(path).format == "PNG"

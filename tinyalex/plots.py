@@ -23,6 +23,7 @@ def plot_curves(series: dict, *, xlabel: str = "epoch", ylabel: str, title: str,
                 percent: bool = False, x=None):
     """One line per entry of ``series`` (label -> values per epoch), optionally a horizontal
     ``target`` line (Figure 1's 25% training error). ``percent`` shows fractions as percentages.
+    ``x``: the positions of the values on the horizontal axis (default: epochs 1, 2, ...).
     """
     if not series:
         raise ValueError("plot_curves: series is empty: give at least one curve (label -> values)")
@@ -32,23 +33,21 @@ def plot_curves(series: dict, *, xlabel: str = "epoch", ylabel: str, title: str,
         try:  # None (not measured) becomes NaN, a gap in the line
             curves[label] = np.asarray(values, dtype=float) * scale
         except (TypeError, ValueError):
-            curves[label] = np.empty((0, 0))  # refused just below
-        if curves[label].ndim != 1:
+            curves[label] = None
+        if curves[label] is None or curves[label].ndim != 1:
             raise ValueError(f"plot_curves: series {label!r} must be a sequence of numbers (or "
                              f"None), got {values!r}")
-    longest = max((len(values) for values in curves.values()), default=0)
-    if x is not None:
-        x = np.asarray(x)
-        if x.ndim != 1 or len(x) < longest:
-            raise ValueError(
-                f"plot_curves: x must give at least {longest} positions (the longest series), "
-                f"got shape {x.shape}"
-            )
+    longest = max(len(values) for values in curves.values())
+    x = np.arange(1, longest + 1) if x is None else np.asarray(x)
+    if x.ndim != 1 or len(x) < longest:
+        raise ValueError(
+            f"plot_curves: x must give at least {longest} positions (the longest series), "
+            f"got shape {x.shape}"
+        )
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     styles = ["-", "--", "-.", ":"]
     for i, (label, values) in enumerate(curves.items()):
-        xs = np.arange(1, len(values) + 1) if x is None else x[: len(values)]
-        ax.plot(xs, values, styles[i % len(styles)], label=label, linewidth=2)
+        ax.plot(x[: len(values)], values, styles[i % len(styles)], label=label, linewidth=2)
     if target is not None:
         ax.axhline(target * scale, color="grey", linewidth=1, linestyle=":",
                    label=target_label or f"target {target * scale:g}{'%' if percent else ''}")
