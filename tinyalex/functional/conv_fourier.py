@@ -180,7 +180,7 @@ def plan(size: tuple, kernel: tuple, pad: tuple, images: int, kernels: int) -> T
     product) as kernels per group count: fewer, and the kernels' spectra, which every product
     reads, outweigh the images'.
     """
-    out = [length + 2 * p - k + 1 for length, k, p in zip(size, kernel, pad)]
+    out = tiling(size, kernel, pad).step  # (OH, OW): one tile each way
     candidates = []
     for axis in (0, 1):
         options = []
