@@ -1,6 +1,7 @@
 """ImageFolder: one folder per class, JPEG and PNG through Pillow, and what it skips."""
 
 import os
+import re
 
 import numpy as np
 import pytest
@@ -97,16 +98,20 @@ def test_symlinks_inside_root_followed_outside_skipped(tmp_path, rng):
 
 
 def test_broken_and_looping_symlinks_are_skipped(tmp_path, rng):
-    """Path.resolve raises on a loop of links; a link to nothing is no FIFO."""
+    """Path.resolve raises on a loop of links and on a file used as a folder; a link to
+    nothing is no FIFO."""
     _save(tmp_path / "a" / "real.png", rng.integers(0, 256, (2, 2, 3), dtype=np.uint8))
     (tmp_path / "a" / "gone.png").symlink_to(tmp_path / "a" / "deleted.png")
     (tmp_path / "a" / "loop.png").symlink_to("loop.png")
-    with pytest.warns(UserWarning, match="skipped 2 entries"):
+    (tmp_path / "a" / "through.png").symlink_to(tmp_path / "a" / "real.png" / "x.png")
+    with pytest.warns(UserWarning, match="skipped 3 entries"):
         data = ImageFolder(tmp_path)
     assert [p.name for p, _ in data.samples] == ["real.png"]
-    assert data.skipped == [
-        (tmp_path / "a" / "gone.png", f"a symbolic link to {tmp_path / 'a' / 'deleted.png'}, which does not exist"),
-        (tmp_path / "a" / "loop.png", "a symbolic link in a loop of links")]
+    assert [p.name for p, _ in data.skipped] == ["gone.png", "loop.png", "through.png"]
+    gone, loop, through = (reason for _, reason in data.skipped)
+    assert gone == f"a symbolic link to {tmp_path / 'a' / 'deleted.png'}, which does not exist"
+    assert re.fullmatch(r"a symbolic link that cannot be followed \(.*(loop|levels).*\)", loop)
+    assert re.fullmatch(r"a symbolic link that cannot be followed \(.*Not a directory.*\)", through)
 
 
 def test_a_fifo_named_like_an_image_is_skipped(tmp_path, rng):

@@ -263,6 +263,8 @@ def test_ten_crop_predict_in_log_space():
         assert np.isneginf(np.log(T.ten_crop_predict(lambda b: np.exp(log_softmax(b)), x, 3))).any()
     with pytest.raises(ValueError, match=r"predict must return \(M, K\) = \(40, K\) log-probabilities"):
         T.ten_crop_predict(lambda batch: np.zeros((3, 3)), x, 3, log=True)
+    with pytest.raises(ValueError, match="ten_crop_predict: log must be True or False, got 'no'"):
+        T.ten_crop_predict(log_softmax, x, 3, log="no")
 
 
 # --------------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import glob
 import os
-import tempfile
+import secrets
 import time
 from pathlib import Path
 
@@ -28,23 +28,23 @@ def atomic_write(path, suffix: str = ".tmp"):
     """Yield a binary file object whose bytes become ``path`` when the block ends normally.
 
     The temporary file is the hidden ``.<name>.<random><suffix>`` next to ``path`` (its folder
-    is created if needed), and it gets the permissions ``open()`` would have given (0666 less
-    the umask), not ``mkstemp``'s 0600. A symbolic link at ``path`` is followed, as ``open()``
+    is created if needed), a new file (mode ``"x"``: never another writer's) with the usual
+    permissions (0666 less the umask). A symbolic link at ``path`` is followed, as ``open()``
     does: its target gets the new bytes and the link stays a link.
     """
     path = Path(os.path.realpath(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     _remove_orphans(path, suffix)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}{suffix}")
+    f = open(tmp, "xb")  # before the try: if the name were taken, that file is not ours to delete
     try:
-        os.chmod(tmp, 0o666 & ~_umask())
-        with os.fdopen(fd, "wb") as f:
+        with f:
             yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:  # Ctrl-C too: never leave a partial file behind
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
@@ -55,10 +55,3 @@ def _remove_orphans(path: Path, suffix: str) -> None:
         with contextlib.suppress(OSError):  # another process may remove it first
             if time.time() - orphan.stat().st_mtime > _ORPHAN_AGE:
                 orphan.unlink()
-
-
-def _umask() -> int:
-    """The process's umask (reading it means setting it, so it is set back at once)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask

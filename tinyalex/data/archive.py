@@ -104,15 +104,12 @@ def _check_existing(members: list[tarfile.TarInfo], destinations: list[Path], ta
 
 
 def _check_size(members: list[tarfile.TarInfo], destinations: list[Path], target: Path,
-                archive, max_size: int | None) -> None:
-    """Refuse an archive whose files add up to more than ``max_size`` bytes, or more than the
-    target's file system has free (counting the files they replace). The sizes are the ones the
-    members declare, which is what extraction writes: a sparse member is written in full, and a
-    small compressed archive can hold huge files of zeros."""
+                archive) -> None:
+    """Refuse an archive whose files add up to more than the target's file system has free
+    (counting the files they replace). The sizes are the ones the members declare, which is
+    what extraction writes: a sparse member is written in full, and a small compressed archive
+    can hold huge files of zeros."""
     total = sum(m.size for m in members if m.isfile())
-    if max_size is not None and total > max_size:
-        raise UnsafeArchiveError(f"extract_tar: refusing {archive}: its files add up to {total} "
-                                 f"bytes, more than max_size={max_size}")
     replaced = sum(d.stat().st_size for m, d in zip(members, destinations)
                    if m.isfile() and d.is_file())
     free = shutil.disk_usage(target).free + replaced
@@ -139,18 +136,17 @@ def _check_complete(tar: tarfile.TarFile, archive) -> None:
         pass
 
 
-def extract_tar(archive, target, max_size: int | None = None) -> list[Path]:
+def extract_tar(archive, target) -> list[Path]:
     """Extract the tar (plain, gzip, bz2 or xz) ``archive`` into the folder ``target``.
 
     Every member is checked before anything is written; one absolute path, ``..`` component,
     over-long name, link or special file, two members with one path, a member inside a file
     member, or one that clashes with what ``target`` already holds (a file where a folder goes,
     or a folder where a file goes) raises ``UnsafeArchiveError`` and nothing is extracted. So
-    do files adding up to more than ``max_size`` bytes (if given), and a damaged archive
-    (``DataError``): truncated, without its end-of-archive block, or whose gzip/bz2/xz checksum
-    fails. Files that would not fit on the target's file system raise ``OSError`` (ENOSPC),
-    before anything is written too. Files already in ``target`` with a member's path are
-    overwritten. Returns the paths of the regular files written.
+    does a damaged archive (``DataError``): truncated, without its end-of-archive block, or
+    whose gzip/bz2/xz checksum fails. Files that would not fit on the target's file system
+    raise ``OSError`` (ENOSPC), before anything is written too. Files already in ``target``
+    with a member's path are overwritten. Returns the paths of the regular files written.
     """
     target = Path(target).resolve()
     target.mkdir(parents=True, exist_ok=True)
@@ -170,7 +166,7 @@ def extract_tar(archive, target, max_size: int | None = None) -> list[Path]:
             destinations = [_member_path(m, archive, target, name_max) for m in members]
             _check_clashes(members, destinations, archive)
             _check_existing(members, destinations, target, archive)
-            _check_size(members, destinations, target, archive, max_size)
+            _check_size(members, destinations, target, archive)
             for member, destination in zip(members, destinations):
                 if member.isdir():
                     destination.mkdir(parents=True, exist_ok=True)

@@ -100,8 +100,8 @@ class ImageFolder:
             target = link.resolve(strict=True)
         except FileNotFoundError:
             return f"a symbolic link to {Path(link.parent, link.readlink())}, which does not exist"
-        except (OSError, RuntimeError):  # a loop: RuntimeError before Python 3.13
-            return "a symbolic link in a loop of links"
+        except (OSError, RuntimeError) as error:  # a loop is a RuntimeError before Python 3.13
+            return f"a symbolic link that cannot be followed ({error})"
         if self.root in target.parents:
             return None
         return f"a symbolic link to {target}, outside the root"

@@ -338,6 +338,7 @@ def ten_crop_predict(predict, images, size: int, batch_size: int = 32, log: bool
     """
     _check_batch("ten_crop_predict", images, size)
     batch_size = _checks.int_at_least("ten_crop_predict", "batch_size", batch_size, 1)
+    log = _checks.flag("ten_crop_predict", "log", log)
     what = "log-probabilities" if log else "probabilities"
     averages = []
     for start in range(0, len(images), batch_size):
@@ -351,8 +352,8 @@ def ten_crop_predict(predict, images, size: int, batch_size: int = 32, log: bool
         rows = predicted.reshape(n, 10, -1)
         if log:
             xp = get_array_module(rows)
-            top = rows.max(axis=1, keepdims=True)
-            averages.append((top + xp.log(xp.exp(rows - top).mean(axis=1, keepdims=True)))[:, 0])
+            top = rows.max(axis=1)  # (n, K): m for each image and class
+            averages.append(top + xp.log(xp.exp(rows - top[:, None]).mean(axis=1)))
         else:
             averages.append(rows.mean(axis=1))
     return get_array_module(*averages).concatenate(averages)
