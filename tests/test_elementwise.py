@@ -163,7 +163,7 @@ def test_dropout_checks_its_flags_and_seed(xp):
         with pytest.raises(ValueError, match=f"dropout_forward: {name} must be True or False, got 'no'"):
             F.dropout_forward(xp.ones(3), 0.5, **{name: "no"})
     assert F.dropout_forward(xp.ones(3), 0.5, train=np.bool_(False))[0].tolist() == [0.5] * 3
-    with pytest.raises(ValueError, match="dropout_forward: an int seed must be >= 0, got -1"):
+    with pytest.raises(ValueError, match="dropout_forward: rng must be an int >= 0, got -1"):
         F.dropout_forward(xp.ones(3), 0.5, rng=-1)
 
 

@@ -254,7 +254,7 @@ def test_errors_name_the_layer():
     layer.backward(np.ones_like(out))
     with pytest.raises(RuntimeError, match="one backward per forward"):
         layer.backward(np.ones_like(out))
-    with pytest.raises(ValueError, match=r"flat: x must be \(N, \.\.\.\) with at least 2 dimensions"):
+    with pytest.raises(ValueError, match=r"flat: Flatten.forward: x must be \(N, \.\.\.\), at least 2-D"):
         L.Flatten(name="flat").forward(np.ones(3))
 
 

@@ -83,7 +83,7 @@ def test_linear_float32(xp):
 @pytest.mark.parametrize(
     "x_shape, w_shape, b_shape, message",
     [
-        ((5,), (3, 5), (3,), "x must be (N, ...) with at least 2 dimensions"),
+        ((5,), (3, 5), (3,), "x must be (N, ...), at least 2-D"),
         ((2, 6), (3, 5), (3,), "x of shape (2, 6) flattens to 6 features, but w of shape (3, 5) expects 5"),
         ((2, 5), (3, 5, 1), (3,), "w must be 2-D"),
         ((2, 5), (3, 5), (4,), "b must have shape (3,)"),

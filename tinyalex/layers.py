@@ -227,7 +227,7 @@ class Module:
         return self.name or type(self).__name__
 
     def train(self, mode: bool = True):
-        self.training = bool(mode)
+        self.training = _checks.flag(self.label, "mode", mode)
         for _, child in self.children():
             child.train(mode)
         return self
@@ -376,7 +376,7 @@ class Layer(Module):
             )
         if not _checks.is_real(bias):
             raise ValueError(f"{self.name}: bias must be a number, got {bias!r}")
-        weight = numpy.random.default_rng(rng).standard_normal(weight_shape, dtype=dtype)
+        weight = _checks.seeded(self.name, "rng", rng).standard_normal(weight_shape, dtype=dtype)
         with numpy.errstate(over="ignore", invalid="ignore"):  # refused below, by argument
             weight *= dtype.type(weight_std)
             initial = {"weight": weight, "bias": numpy.full(weight_shape[0], bias, dtype=dtype)}
@@ -427,7 +427,7 @@ class Conv2d(Layer):
                  input_grad: bool = True, dtype=numpy.float32, device="cpu",
                  name: str | None = None):
         super().__init__(device=device, name=name)
-        self.input_grad = bool(input_grad)
+        self.input_grad = _checks.flag(self.name, "input_grad", input_grad)
         self.in_channels = _checks.positive_int(self.name, "in_channels", in_channels)
         self.out_channels = _checks.positive_int(self.name, "out_channels", out_channels)
         self.groups = _checks.positive_int(self.name, "groups", groups)
@@ -514,7 +514,7 @@ class _Activation(Layer):
 
     def __init__(self, inplace: bool = False, *, device="cpu", name: str | None = None):
         super().__init__(device=device, name=name)
-        self.inplace = bool(inplace)
+        self.inplace = _checks.flag(self.name, "inplace", inplace)
 
     def _forward(self, x):
         return self._ops[0](x, out=x if self.inplace else None)
@@ -634,7 +634,7 @@ class Dropout(Layer):
         super().__init__(device=device, name=name)
         self.p = drop_probability(self.name, p)
         self.inverted = _checks.flag(self.name, "inverted", inverted)
-        self.rng = numpy.random.default_rng(rng)
+        self.rng = _checks.seeded(self.name, "rng", rng)
 
     def _forward(self, x):
         return F.dropout_forward(x, self.p, train=self.training, rng=self.rng, inverted=self.inverted)
@@ -650,9 +650,7 @@ class Flatten(Layer):
         return (math.prod(shape),)
 
     def _forward(self, x):
-        _checks.array("Flatten.forward", "x", x)
-        if x.ndim < 2:
-            raise ValueError(f"x must be (N, ...) with at least 2 dimensions, got shape {x.shape}")
+        _checks.min_ndim("Flatten.forward", "x", x, 2, "(N, ...)")
         out = x.reshape(x.shape[0], math.prod(x.shape[1:]))  # not -1: N may be 0
         return out, (x.shape, x.dtype)
 

@@ -66,7 +66,7 @@ def threads() -> int:
     global _count
     if _count is None:
         text = os.environ.get("TINYALEX_THREADS", "").strip()
-        _count = _positive("TINYALEX_THREADS", int(text) if text.isdigit() else text or _cores())
+        _count = _positive("TINYALEX_THREADS", int(text) if text.isdecimal() else text or _cores())
     return _count
 
 

@@ -66,6 +66,14 @@ def positive_int(op: str, name: str, value) -> int:
     return int(value)
 
 
+def seeded(op: str, name: str, rng):
+    """``numpy.random.default_rng(rng)``: a generator as it is, an int seed checked to be
+    ``>= 0`` first (NumPy's own error names neither the op nor the argument)."""
+    if is_int(rng):
+        int_at_least(op, name, rng, 0)
+    return numpy.random.default_rng(rng)
+
+
 def array(op: str, name: str, x) -> None:
     """``x`` is a NumPy or CuPy array (or scalar), anything with a NumPy dtype and a shape."""
     if not isinstance(getattr(x, "dtype", None), numpy.dtype) or not hasattr(x, "shape"):
@@ -77,6 +85,14 @@ def ndim(op: str, name: str, x, expected: int, layout: str) -> None:
     if x.ndim != expected:
         raise ValueError(
             f"{op}: {name} must be {expected}-D {layout}, got shape {tuple(x.shape)}"
+        )
+
+
+def min_ndim(op: str, name: str, x, minimum: int, layout: str) -> None:
+    array(op, name, x)
+    if x.ndim < minimum:
+        raise ValueError(
+            f"{op}: {name} must be {layout}, at least {minimum}-D, got shape {tuple(x.shape)}"
         )
 
 

@@ -48,9 +48,7 @@ def _generator(op: str, rng, xp):
     if rng is None:
         return xp.random.default_rng()
     if _checks.is_int(rng):
-        if rng < 0:
-            raise ValueError(f"{op}: an int seed must be >= 0, got {rng}")
-        return numpy.random.default_rng(rng)
+        return _checks.seeded(op, "rng", rng)
     if not callable(getattr(rng, "random", None)):
         raise TypeError(
             f"{op}: rng must be a numpy.random.Generator (or CuPy's), an int seed or None, "

@@ -21,8 +21,7 @@ def linear_forward(x, w, b):
     """``out = x.reshape(N, -1) @ w.T + b``. x: ``(N, ...)``; w: ``(M, D)``; b: ``(M,)``."""
     op = "linear_forward"
     _checks.floating(op, ("x", x), ("w", w), ("b", b))
-    if x.ndim < 2:
-        raise ValueError(f"{op}: x must be (N, ...) with at least 2 dimensions, got shape {x.shape}")
+    _checks.min_ndim(op, "x", x, 2, "(N, ...)")
     _checks.ndim(op, "w", w, 2, "(out_features, in_features)")
     _checks.ndim(op, "b", b, 1, "(out_features,)")
     x2 = x.reshape(x.shape[0], math.prod(x.shape[1:]))  # not -1: N may be 0

@@ -76,8 +76,7 @@ def channel_window_sum(x, n: int):
     (float32 or float64), ``n`` a positive odd int."""
     op = "channel_window_sum"
     _checks.floating(op, ("x", x))
-    if x.ndim < 2:
-        raise ValueError(f"{op}: x must be (N, C, ...), at least 2-D, got shape {tuple(x.shape)}")
+    _checks.min_ndim(op, "x", x, 2, "(N, C, ...)")
     _window_size(op, n)
     padded, middle = _padded(x.shape, n, None, "", x)
     middle[...] = x
