@@ -306,6 +306,12 @@ def test_flatten_checks_dout():
     (lambda: L.Linear(3, 8, rng=0, bias=1e300), r"Linear: bias=1e\+300 gives bias values that are not finite in float32"),
     (lambda: L.Linear(3, 8, rng=0, bias="1"), "Linear: bias must be a number, got '1'"),
     (lambda: L.Linear(3, 8, rng=0, bias=True), "Linear: bias must be a number, got True"),
+    (lambda: L.Linear(3, 8, rng=-1), "Linear: rng must be an int >= 0, got -1"),
+    (lambda: L.Conv2d(3, 8, 3, rng=-2), "Conv2d: rng must be an int >= 0, got -2"),
+    (lambda: L.Dropout(rng=-1), "Dropout: rng must be an int >= 0, got -1"),
+    (lambda: L.ReLU(inplace="no"), "ReLU: inplace must be True or False, got 'no'"),
+    (lambda: L.Conv2d(3, 8, 3, rng=0, input_grad=None), "Conv2d: input_grad must be True or False"),
+    (lambda: L.Linear(3, 8, rng=0).train("no"), "Linear: mode must be True or False, got 'no'"),
 ])
 def test_bad_constructor_arguments(make, message):
     with pytest.raises(ValueError, match=message):
