@@ -14,7 +14,7 @@ import warnings
 import numpy as np
 import pytest
 
-from tinyalex import loader, plots, recipe, train
+from tinyalex import loader, plots, recipe, relu_vs_tanh, train
 from tinyalex import __main__ as main_module
 from tinyalex.__main__ import TRAIN_DEFAULTS, main
 from tinyalex.data import load_fashion_mnist
@@ -232,6 +232,15 @@ def test_without_any_dataset_the_error_says_how_to_get_one(capsys, tmp_path, cif
                           "Fashion-MNIST is available; get one of them.")
     assert OFFLINE in err and "apt-get install dataset-fashion-mnist" in err
     assert not any(tmp_path.iterdir())
+
+
+def test_relu_vs_tanh_refuses_an_unwritable_folder_before_reading_the_data(capsys, tmp_path,
+                                                                        monkeypatch):
+    monkeypatch.setattr(relu_vs_tanh, "load_dataset", lambda *args, **kwargs: pytest.fail("read"))
+    (tmp_path / "afile").write_text("")
+    code, _, err = run(["relu-vs-tanh", "--out", str(tmp_path / "afile" / "run")], capsys)
+    assert code == 1 and err.count("\n") == 1
+    assert "relu-vs-tanh: error: cannot make the folder" in err
 
 
 def test_an_explicit_cifar10_never_falls_back_outside_the_demo(cifar_offline):

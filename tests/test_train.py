@@ -63,6 +63,17 @@ def without_timings(history):
     return [{k: v for k, v in row.items() if k not in TIMINGS} for row in history]
 
 
+def assert_load_refused(trainer, path, match):
+    """``trainer.load(path)`` fails with a ``ValueError`` matching ``match``, having restored
+    nothing (the weights and the epoch are as they were)."""
+    before = {k: v.copy() for k, v in trainer.model.state_dict().items()}
+    with pytest.raises(ValueError, match=match):
+        trainer.load(path)
+    for name, value in trainer.model.state_dict().items():
+        np.testing.assert_array_equal(value, before[name], err_msg=name)
+    assert trainer.epoch == 0
+
+
 def test_training_lowers_the_loss_and_the_error(data):
     history = make_trainer(data, measure_train=True).fit(6)
     assert [row["epoch"] for row in history] == list(range(1, 7))
@@ -208,6 +219,43 @@ def test_resume_depends_on_the_dropout_generators_state(data, tmp_path):
                               whole.model.state_dict()["fc2.weight"])
 
 
+def test_resume_with_a_dropout_generator_of_another_kind(data, tmp_path):
+    """A dropout layer may draw from any NumPy generator, not only ``default_rng``'s PCG64: its
+    checkpoint loads and training goes on as if never stopped. A state for another kind of
+    generator is refused, naming the generator, before anything is restored."""
+    def trainer(seed, **options):
+        made = make_trainer(data, **options)
+        made.model.layers["drop"].rng = np.random.Generator(np.random.PCG64DXSM(seed))
+        return made
+
+    whole = trainer(1)
+    whole.fit(2)
+    trainer(1, out=tmp_path).fit(1)
+    fresh = trainer(99).load(tmp_path / "last.npz")  # another seed: load replaces its state
+    fresh.fit(2)
+    for name, value in whole.model.state_dict().items():
+        np.testing.assert_array_equal(fresh.model.state_dict()[name], value, err_msg=name)
+    assert without_timings(fresh.history) == without_timings(whole.history)
+
+    assert_load_refused(make_trainer(data), tmp_path / "last.npz",  # a PCG64 dropout generator
+                        "damaged: generator 'layer drop' has a state NumPy cannot restore into "
+                        "a PCG64$")
+
+
+def test_numpy_scalar_arguments_go_into_the_checkpoint_as_python_numbers(data, tmp_path):
+    """Each setting is recorded as checked (a Python number), not as given: NumPy scalars,
+    which JSON refuses, used to crash the first save, after a whole epoch of training."""
+    trainer = make_trainer(data, out=tmp_path, lr=np.float32(0.05), momentum=np.float32(0.9),
+                           weight_decay=np.float32(5e-4), patience=np.int64(1),
+                           seed=np.int64(3), measure_train=np.bool_(True), ten_crop=np.bool_(False))
+    trainer.fit(1)
+    settings = load_checkpoint(tmp_path / "last.npz")[1]["settings"]
+    assert settings["lr"] == float(np.float32(0.05)) and settings["seed"] == 3
+    assert settings["measure_train"] is True and settings["ten_crop"] is False
+    make_trainer(data, lr=np.float32(0.05), momentum=np.float32(0.9),
+                 weight_decay=np.float32(5e-4), measure_train=True).load(tmp_path / "last.npz")
+
+
 def test_load_refuses_a_checkpoint_of_another_run(data, tmp_path):
     make_trainer(data, out=tmp_path).fit(1)
     with pytest.raises(ValueError, match="batch_size=32 there, 16 here"):
@@ -288,14 +336,8 @@ def test_load_names_what_is_damaged_in_a_checkpoint(data, tmp_path, damage, prob
 
 def test_load_refuses_a_checkpoint_without_the_schedule_before_restoring_anything(data, tmp_path):
     make_trainer(data, out=tmp_path, val=None).fit(1)  # no validation data: no schedule
-    trainer = make_trainer(data)
-    before = {k: v.copy() for k, v in trainer.model.state_dict().items()}
-    with pytest.raises(ValueError, match="written by a run without a learning-rate schedule .* "
-                                         "this trainer has one"):
-        trainer.load(tmp_path / "last.npz")
-    for name, value in trainer.model.state_dict().items():
-        np.testing.assert_array_equal(value, before[name])
-    assert trainer.epoch == 0
+    assert_load_refused(make_trainer(data), tmp_path / "last.npz",
+                        "written by a run without a learning-rate schedule .* this trainer has one")
 
 
 def test_the_trainers_own_arrays_are_made_on_the_models_device(data, monkeypatch):
@@ -381,6 +423,18 @@ def test_bad_data_is_refused(data):
         Trainer(tiny_model(), train, preprocess, batch_size=0)
     with pytest.raises(ValueError, match="Trainer: training images: none given"):
         Trainer(tiny_model(), (train[0][:0], train[1][:0]), preprocess)
+
+
+@pytest.mark.parametrize("option, problem", [
+    ({"seed": -1}, "seed must be an int >= 0, got -1"),
+    ({"patience": 0}, "patience must be an int >= 1, got 0"),  # without validation data too
+    ({"measure_train": "no"}, "measure_train must be True or False, got 'no'"),
+    ({"ten_crop": 1}, "ten_crop must be True or False, got 1"),
+])
+def test_bad_settings_are_refused(data, option, problem):
+    train, _, preprocess = data
+    with pytest.raises(ValueError, match=f"Trainer: {problem}"):
+        Trainer(tiny_model(), train, preprocess, **option)
 
 
 def test_an_output_folder_that_cannot_be_made_is_named_at_once(data, tmp_path):

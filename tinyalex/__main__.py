@@ -153,7 +153,10 @@ MODEL_OPTIONS = {"figure1": ("activation", "lrn"), "alexnet": ("input_size", "wi
 
 
 def _check_applies(given: dict) -> None:
-    """An option that the run would ignore is an error, not a setting silently recorded."""
+    """Refuses, rather than records, options that this run would ignore or that contradict
+    each other: a model's own options (``MODEL_OPTIONS``) with another model, ``--image-size``
+    with a built-in dataset, and ``--device`` together with ``--devices``. Other combinations
+    pass unchecked (``--no-pca`` with ``--no-augment``, say)."""
     def flags(keys):
         names = ["--" + key.replace("_", "-") for key in keys]
         return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"

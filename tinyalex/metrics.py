@@ -26,35 +26,35 @@ def topk_error(scores, labels, k: int = 1) -> float:
     logit of a diverged model; a ``ValueError`` says so rather than scoring it. ``-inf`` is
     allowed: it is the log of a probability that rounded to 0.
     """
-    ranks = _ranks(scores, labels)
+    ranks = _ranks("topk_error", scores, labels)
     if not _checks.is_int(k) or not 1 <= k <= scores.shape[1]:
         raise ValueError(f"topk_error: k must be an int in 1..{scores.shape[1]}, got {k!r}")
     return float((ranks >= k).mean())
 
 
-def _ranks(scores, labels):
+def _ranks(op: str, scores, labels):
     """For each row, how many classes come before its label (``topk_error``'s order), after
-    checking ``scores`` and ``labels`` as ``topk_error`` documents."""
+    checking ``scores`` and ``labels`` as ``topk_error`` documents (the errors name ``op``)."""
     if getattr(scores, "ndim", None) != 2:
-        raise ValueError(f"topk_error: scores must be (N, num_classes), got shape {getattr(scores, 'shape', None)}")
+        raise ValueError(f"{op}: scores must be (N, num_classes), got shape {getattr(scores, 'shape', None)}")
     n, num_classes = scores.shape
     if getattr(labels, "shape", None) != (n,):
-        raise ValueError(f"topk_error: labels must have shape ({n},), got {getattr(labels, 'shape', None)}")
+        raise ValueError(f"{op}: labels must have shape ({n},), got {getattr(labels, 'shape', None)}")
     if labels.dtype.kind not in "iu":
-        raise ValueError(f"topk_error: labels must be integers (class indices), got dtype {labels.dtype}")
+        raise ValueError(f"{op}: labels must be integers (class indices), got dtype {labels.dtype}")
     if n == 0:
-        raise ValueError("topk_error: no rows to score")
+        raise ValueError(f"{op}: no rows to score")
     xp = get_array_module(scores)
     labels = xp.asarray(labels)
     low, high = int(labels.min()), int(labels.max())
     if low < 0 or high >= num_classes:
         raise ValueError(
-            f"topk_error: labels must be in 0..{num_classes - 1}, got values from {low} to {high}"
+            f"{op}: labels must be in 0..{num_classes - 1}, got values from {low} to {high}"
         )
     bad = int((xp.isnan(scores) | (scores == xp.inf)).sum())
     if bad:
         raise ValueError(
-            f"topk_error: scores must not be NaN or +inf, got {bad} such values of {scores.size} "
+            f"{op}: scores must not be NaN or +inf, got {bad} such values of {scores.size} "
             "(a diverged model?)"
         )
     label_scores = scores[xp.arange(n), labels][:, None]
@@ -66,5 +66,5 @@ def _ranks(scores, labels):
 def top1_top5(scores, labels) -> tuple[float, float]:
     """``(top-1 error, top-5 error)``; top-5 is top-``K`` when there are fewer than 5 classes.
     The same as two calls of ``topk_error``, with one check and one ranking."""
-    ranks = _ranks(scores, labels)
+    ranks = _ranks("top1_top5", scores, labels)
     return float((ranks >= 1).mean()), float((ranks >= min(5, scores.shape[1])).mean())

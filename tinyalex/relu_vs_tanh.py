@@ -58,7 +58,7 @@ from . import paper
 from .batches import Preprocess
 from .loader import load_dataset
 from .models import Figure1Net
-from .train import Trainer
+from .train import Trainer, writable_folder
 
 __all__ = ["LEARNING_RATES", "SUMMARY_PATTERN", "Outcome", "epochs_to_target", "run", "summary_line"]
 
@@ -138,7 +138,7 @@ def run(dataset: str = "cifar10", *, subset=DEFAULT_SUBSET, test_subset: int = T
     what ``summary.json`` holds; its ``"line"`` is the summary line, which ``log`` prints last.
     """
     lrs = {**LEARNING_RATES, **(lrs or {})}
-    out = Path(out)
+    out = writable_folder(out)  # before the data are read, which may take minutes
     data = load_dataset(dataset, fallback=True, log=log, progress=verbose)
     data = data.subset(subset, test_subset or None, seed=seed)
     log(f"relu-vs-tanh: Figure 1 on {data.describe(test=bool(test_subset))}; {_epochs(epochs)}, "

@@ -95,8 +95,6 @@ def read_checkpoint(path, who: str = "Trainer.load", meta_only: bool = False) ->
             problems.append(f"epoch {meta['epoch']} with {len(meta['history'])} rows of history")
         if not all(isinstance(row, dict) for row in meta["history"]):
             problems.append("a row of its history is not a dict")
-        problems += [f"generator {name!r} has a state NumPy cannot restore" for name, state
-                     in meta["random"].items() if not _generator_state(state)]
         problems += [f"preprocess {key!r} is missing" for key in ("scale", "size", "channels")
                      if key not in meta["preprocess"]]
         if "preprocess.mean" not in arrays and not meta_only:
@@ -104,15 +102,6 @@ def read_checkpoint(path, who: str = "Trainer.load", meta_only: bool = False) ->
     if problems:
         raise ValueError(f"{who}: {path} is damaged: " + "; ".join(problems))
     return arrays, meta
-
-
-def _generator_state(state) -> bool:
-    """Whether a NumPy generator would take ``state`` (as ``bit_generator.state``)."""
-    try:
-        np.random.default_rng().bit_generator.state = state
-    except (TypeError, ValueError, KeyError):
-        return False
-    return True
 
 
 def _input_size(model) -> int | None:
@@ -308,6 +297,11 @@ class Trainer:
                  ten_crop: bool = False, seed: int = 0, out=None, name: str = "",
                  settings: dict | None = None, verbose: bool = True):
         batch_size = _checks.int_at_least("Trainer", "batch_size", batch_size, 1)
+        if patience is not None:
+            patience = _checks.int_at_least("Trainer", "patience", patience, 1)
+        measure_train = _checks.flag("Trainer", "measure_train", measure_train)
+        ten_crop = _checks.flag("Trainer", "ten_crop", ten_crop)
+        seed = _checks.int_at_least("Trainer", "seed", seed, 0)
         _patch_size("Trainer", model, ten_crop)  # before the first epoch, not at its end
         self.model, self.preprocess, self.augment = model, preprocess, augment
         classes = _classes(model)
@@ -321,8 +315,10 @@ class Trainer:
             np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
         self.out = None if out is None else writable_folder(out)
         self.name = name
-        self.own_settings = {"lr": lr, "batch_size": batch_size, "momentum": momentum,
-                             "weight_decay": weight_decay, "patience": patience,
+        # The checked values, Python numbers: a NumPy scalar given would not go into JSON.
+        self.own_settings = {"lr": self.optimizer.lr, "batch_size": batch_size,
+                             "momentum": self.optimizer.momentum,
+                             "weight_decay": self.optimizer.weight_decay, "patience": patience,
                              "measure_train": measure_train, "ten_crop": ten_crop, "seed": seed}
         self.settings = {**(settings or {}), **self.own_settings, "augment": repr(augment),
                          "architecture": model.architecture()}
@@ -458,6 +454,13 @@ class Trainer:
         if set(generators) != set(meta["random"]):
             raise ValueError(f"Trainer.load: {path} holds the generators {sorted(meta['random'])}, "
                              f"this trainer has {sorted(generators)}")
+        for name, rng in generators.items():  # each state tried on a new generator of its kind
+            kind = type(rng.bit_generator)
+            try:
+                kind().state = meta["random"][name]
+            except (TypeError, ValueError, KeyError):
+                raise ValueError(f"Trainer.load: {path} is damaged: generator {name!r} has a state "
+                                 f"NumPy cannot restore into a {kind.__name__}") from None
         part = {prefix: {k.split(".", 1)[1]: v for k, v in arrays.items()
                          if k.startswith(prefix + ".")} for prefix in ("model", "optimizer", "schedule")}
         if bool(part["schedule"]) != (self.schedule is not None):  # checked before any restoring
