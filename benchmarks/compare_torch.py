@@ -33,6 +33,18 @@ times are printed):
   ``torch.autograd.grad`` with ``retain_graph=True``, so no ``.grad`` accumulation is timed) and
   a whole step, forward then backward. The table shows the median of ``--repeat`` repetitions
   after ``--warmup`` ones, and the ratio tinyalex / PyTorch: below 1 tinyalex is faster.
+  ``--block N`` runs each side N times in a row per repetition and times all but the first:
+  each side then runs as it would alone, on the memory its own last call freed (see below).
+* One case, one process: each case is timed in a fresh interpreter (both sides in it), so its
+  figures do not depend on the cases run before it. With every case in one process, the
+  Figure-1 ReLU step measured 1.28-1.32 in three runs after the op cases, and 1.03-1.17 in
+  three runs of the step cases alone: what the earlier cases leave behind (glibc's heap among
+  it, grown and cut back around the linear case's 150 MB arrays) changes how fresh each
+  side's memory is. Within a case the two sides still share one heap. Alternating Figure-1
+  ReLU steps, PyTorch's reused memory that tinyalex's step had just freed: 29-30 MB of fresh
+  pages instead of the 48-54 MB it met alone, and 50-52 ms instead of 52-57; tinyalex's step
+  met 6-7 MB instead of none, and took 63 ms instead of 54-59 (two runs). ``--block`` shows
+  each side on its own memory.
   Compare ratios from one run, and repeat a run before believing a change: other programs on
   the machine slow the two libraries unevenly (by up to 50x for OpenBLAS's products when a core
   is taken from under its threads), so the table ends with how many cores they kept busy.
@@ -130,8 +142,10 @@ class Backend:
         return case.torch(arrays, self.torch_device, **options)
 
 
-def time_case(case: Case, sides: dict, backend: Backend, repeat: int, warmup: int) -> dict:
-    """``{(side, metric): median seconds}`` for metric in fwd, bwd, step; sides interleaved."""
+def time_case(case: Case, sides: dict, backend: Backend, repeat: int, warmup: int,
+              block: int = 1) -> dict:
+    """``{(side, metric): median seconds}`` for metric in fwd, bwd, step; sides interleaved,
+    ``block`` calls in a row each, the first of them untimed when ``block`` > 1."""
     metrics = ["fwd", "bwd", "step"] if case.split else ["step"]
     samples = {(s, m): [] for s in sides for m in metrics}
     names = list(sides)
@@ -141,14 +155,15 @@ def time_case(case: Case, sides: dict, backend: Backend, repeat: int, warmup: in
             for s in order:
                 run = getattr(sides[s], "step" if metric == "step" else
                               "forward" if metric == "fwd" else "backward")
-                backend.sync()
-                start = time.perf_counter()
-                result = run()
-                backend.sync()
-                elapsed = time.perf_counter() - start
-                del result
-                if r >= warmup:
-                    samples[(s, metric)].append(elapsed)
+                for call in range(block):
+                    backend.sync()
+                    start = time.perf_counter()
+                    result = run()
+                    backend.sync()
+                    elapsed = time.perf_counter() - start
+                    del result
+                    if r >= warmup and (call > 0 or block == 1):
+                        samples[(s, metric)].append(elapsed)
     return {key: statistics.median(v) for key, v in samples.items()}
 
 
@@ -234,19 +249,53 @@ def _gpu_peak(side: Side, side_name: str, backend: Backend) -> int:
     return peak - before
 
 
+def in_subprocess(args, job: list, env=None) -> subprocess.CompletedProcess:
+    """Run this script on ``job`` (``--time-of`` or ``--peak-of`` and its value) in a fresh
+    interpreter, with the options that shape a measurement passed on."""
+    command = [sys.executable, __file__, *job, "--device", args.device,
+               "--threads", str(args.threads), "--seed", str(args.seed),
+               "--openblas-timeout", str(args.openblas_timeout), "--repeat", str(args.repeat),
+               "--warmup", str(args.warmup), "--block", str(args.block)]
+    command += ["--no-workspace"] if args.no_workspace else []
+    command += ["--no-torch"] if args.no_torch else []
+    return subprocess.run(command, capture_output=True, text=True, env=env)
+
+
+def _last_json(result: subprocess.CompletedProcess) -> dict:
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
 def peak_in_subprocess(case_index: int, side: str, args) -> int | None:
     """Run ``measure_peak`` in a fresh interpreter; None if it fails (reported, not fatal)."""
     env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="131072")
-    command = [sys.executable, __file__, "--peak-of", f"{case_index}:{side}",
-               "--device", args.device, "--threads", str(args.threads), "--seed", str(args.seed),
-               "--openblas-timeout", str(args.openblas_timeout)]
-    command += ["--no-workspace"] if args.no_workspace else []
-    result = subprocess.run(command, capture_output=True, text=True, env=env)
+    result = in_subprocess(args, ["--peak-of", f"{case_index}:{side}"], env)
     if result.returncode != 0:
         print(f"  (peak memory of {side} failed: {result.stderr.strip().splitlines()[-1:]})",
               file=sys.stderr)
         return None
-    return json.loads(result.stdout.strip().splitlines()[-1])["peak_bytes"]
+    return _last_json(result)["peak_bytes"]
+
+
+def time_in_subprocess(case_index: int, args) -> tuple[dict, tuple | None]:
+    """``time_case`` and ``compare`` of one case in a fresh interpreter: the times and the
+    cross-check's differences (None without PyTorch or for an unchecked case)."""
+    result = in_subprocess(args, ["--time-of", str(case_index)])
+    if result.returncode != 0:
+        raise RuntimeError(f"timing case {case_index} failed:\n{result.stderr}")
+    found = _last_json(result)
+    times = {(side, metric): seconds for side, metric, seconds in found["times"]}
+    return times, None if found["diff"] is None else tuple(found["diff"])
+
+
+def measure(case: Case, backend: Backend, args, side_names: list) -> dict:
+    """What ``time_in_subprocess`` reports, measured in this process (``--time-of``)."""
+    import numpy as np
+
+    arrays = case.inputs(np.random.default_rng(args.seed))
+    sides = {s: backend.build(case, s, arrays) for s in side_names}
+    times = time_case(case, sides, backend, args.repeat, args.warmup, args.block)
+    diff = compare(case, sides, backend, arrays) if "torch" in sides and case.check else None
+    return {"times": [[s, m, t] for (s, m), t in times.items()], "diff": diff}
 
 
 class OtherPrograms:
@@ -363,6 +412,9 @@ def make_parser() -> argparse.ArgumentParser:
                         help="timed repetitions (default 7)")
     parser.add_argument("--warmup", type=at_least(0), default=2,
                         help="untimed repetitions first (2)")
+    parser.add_argument("--block", type=at_least(1), default=1,
+                        help="calls of a side in a row per repetition, the first untimed "
+                             "(default 1: the sides strictly alternate)")
     parser.add_argument("--threads", type=at_least(1), default=2,
                         help="threads per library (default 2)")
     parser.add_argument("--openblas-timeout", type=int, default=16, metavar="N",
@@ -378,6 +430,7 @@ def make_parser() -> argparse.ArgumentParser:
                         help="largest rel difference accepted in the cross-check (1e-4)")
     parser.add_argument("--markdown", action="store_true", help="print a markdown table")
     parser.add_argument("--peak-of", help=argparse.SUPPRESS)  # "INDEX:SIDE", in a subprocess
+    parser.add_argument("--time-of", type=int, help=argparse.SUPPRESS)  # INDEX, in a subprocess
     return parser
 
 
@@ -424,15 +477,20 @@ def main(argv=None) -> int:
             torch.set_num_threads(args.threads)
     backend = Backend(args.device, with_torch)
 
+    side_names = ["tinyalex", "torch"] if with_torch else ["tinyalex"]
     if args.peak_of:
         index, side = args.peak_of.split(":")
         print(json.dumps({"peak_bytes": measure_peak(every_case[int(index)], side, backend, args.seed)}))
         return 0
+    if args.time_of is not None:
+        print(json.dumps(measure(every_case[args.time_of], backend, args, side_names)))
+        return 0
 
-    side_names = ["tinyalex", "torch"] if with_torch else ["tinyalex"]
     versions = f"NumPy {np.__version__}" + (f", PyTorch {torch.__version__}" if with_torch else "")
     print(f"tinyalex vs PyTorch on {backend.device}, float32, {args.threads} threads, {versions}; "
-          f"median of {args.repeat} after {args.warmup} warm-up; x = tinyalex / torch; peak MB = "
+          f"median of {args.repeat} after {args.warmup} warm-up"
+          f"{f', in blocks of {args.block} calls' if args.block > 1 else ''}; "
+          f"x = tinyalex / torch; peak MB = "
           f"extra memory of one step", flush=True)
     selected = select(every_case, args.case)
     name_width = max(len(c.name) for _, c in selected)
@@ -441,12 +499,7 @@ def main(argv=None) -> int:
     others = OtherPrograms()
     rows, mismatches = [], []
     for index, case in selected:
-        arrays = case.inputs(np.random.default_rng(args.seed))
-        sides = {s: backend.build(case, s, arrays) for s in side_names}
-        times = time_case(case, sides, backend, args.repeat, args.warmup)
-        diff = compare(case, sides, backend, arrays) if with_torch and case.check else None
-        del sides
-        gc.collect()
+        times, diff = time_in_subprocess(index, args)
         peaks = {} if args.no_memory else {
             s: peak_in_subprocess(index, s, args) for s in side_names}
         rows.append(row(case, case.target_on(backend.device.kind), times, peaks, diff))

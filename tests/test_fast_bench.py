@@ -52,8 +52,37 @@ def test_runs_tinyalex_alone_with_and_without_workspace():
 
 def test_runs_a_model_step_alone():
     out = _run("--no-torch", "--no-memory", "--repeat", "1", "--warmup", "0",
-               "--case", "step figure-1 tanh")
+               "--case", "step figure-1 tanh", "--block", "2")
     assert "step figure-1 tanh" in out and "MISMATCH" not in out
+    assert "in blocks of 2 calls" in out.splitlines()[0]
+
+
+def test_blocks_call_each_side_in_a_row_and_time_all_but_the_first(monkeypatch):
+    """A fake clock that each call moves on: the first call of a block takes 100 units, the
+    second 1 (tinyalex) or 2 (torch); the medians must be 1 and 2."""
+    sys.path.insert(0, str(SCRIPT.parent))
+    try:
+        import compare_torch
+        from cases import Case, Side
+    finally:
+        sys.path.remove(str(SCRIPT.parent))
+    now, calls = [0.0], []
+
+    def side(name, seconds):
+        def step():
+            first = calls.count(name) % 2 == 0  # blocks of 2
+            calls.append(name)
+            now[0] += 100.0 if first else seconds
+            return ()
+        return Side(forward=step, backward=lambda: ())
+
+    monkeypatch.setattr(compare_torch.time, "perf_counter", lambda: now[0])
+    case = Case("fake", inputs=None, tinyalex=None, torch=None, split=False)
+    sides = {"tinyalex": side("tinyalex", 1.0), "torch": side("torch", 2.0)}
+    times = compare_torch.time_case(case, sides, compare_torch.Backend("cpu", False),
+                                    repeat=3, warmup=1, block=2)
+    assert times == {("tinyalex", "step"): 1.0, ("torch", "step"): 2.0}
+    assert calls == (["tinyalex"] * 2 + ["torch"] * 2 + ["torch"] * 2 + ["tinyalex"] * 2) * 2
 
 
 @pytest.mark.parametrize("args, message", [
@@ -63,6 +92,7 @@ def test_runs_a_model_step_alone():
     (["--warmup", "-1"], "argument --warmup: must be an int >= 0, got '-1'"),
     (["--threads", "0"], "argument --threads: must be an int >= 1, got '0'"),
     (["--threads", "two"], "argument --threads: must be an int >= 1, got 'two'"),
+    (["--block", "0"], "argument --block: must be an int >= 1, got '0'"),
 ])
 def test_bad_arguments_are_usage_errors(args, message):
     """Exit status 2 with argparse's message, before anything is timed."""
