@@ -472,7 +472,7 @@ def main(argv=None) -> int:
             import torch
         except ImportError:
             print("PyTorch is not installed (pip install '.[bench]'): timing tinyalex alone.")
-            with_torch = False
+            with_torch, args.no_torch = False, True  # the subprocesses need not look again
         else:
             torch.set_num_threads(args.threads)
     backend = Backend(args.device, with_torch)

@@ -57,6 +57,21 @@ def test_runs_a_model_step_alone():
     assert "in blocks of 2 calls" in out.splitlines()[0]
 
 
+def test_times_tinyalex_alone_where_pytorch_cannot_be_imported(tmp_path):
+    """A stand-in PyTorch package that fails to import: the cases, each timed in a subprocess,
+    are timed for tinyalex alone, with no PyTorch columns."""
+    (tmp_path / "torch").mkdir()
+    (tmp_path / "torch" / "__init__.py").write_text("raise ImportError('no torch here')\n")
+    result = subprocess.run([sys.executable, str(SCRIPT), "--no-memory", "--repeat", "1",
+                             "--warmup", "0", "--case", "relu"], capture_output=True, text=True,
+                            timeout=300, env={**os.environ, "PYTHONPATH": str(tmp_path)})
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "PyTorch is not installed (pip install '.[bench]'): timing tinyalex alone."
+    relu = next(line.split() for line in lines if line.startswith("relu"))
+    assert relu[2] != "-" and relu[3] == "-", relu  # tinyalex's forward time, no PyTorch's
+
+
 def test_blocks_call_each_side_in_a_row_and_time_all_but_the_first(monkeypatch):
     """A fake clock that each call moves on: the first call of a block takes 100 units, the
     second 1 (tinyalex) or 2 (torch); the medians must be 1 and 2."""
