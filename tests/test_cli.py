@@ -312,6 +312,10 @@ def fake_checkpoint(path, config=None, **meta):
     ({"preprocess": None}, "'preprocess' is missing"),
     ({"epoch": "x"}, "'epoch' is not an integer"),
     ({"config": {"model": "figure1"}}, "its settings lack activation, augment, batch_size"),
+    ({"random": {"shuffle": {"bit_generator": "PCG64", "state": 7}}},
+     "generator 'shuffle' has a state NumPy cannot restore"),
+    ({"random": {"shuffle": {"bit_generator": "Generator"}}},
+     "generator 'shuffle' has a state NumPy cannot restore"),
 ])
 def test_train_resume_of_a_damaged_checkpoint_is_a_one_line_error(capsys, tmp_path, damage,
                                                                   problem):

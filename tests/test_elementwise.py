@@ -236,6 +236,9 @@ def test_activations_refuse_an_out_that_partly_overlaps_an_input(xp, forward, ba
         backward(flat[1:], cache, out=flat[:-1])
     expected = forward(x)[0]
     np.testing.assert_array_equal(to_numpy(forward(x, out=x[:])[0]), to_numpy(expected))  # x[:]: in place
+    row = x[:1]  # one row: x[::-1] of it steps back along an axis of length 1, never taken
+    expected = forward(row)[0]
+    np.testing.assert_array_equal(to_numpy(forward(row, out=row[::-1])[0]), to_numpy(expected))
 
 
 def test_dropout_takes_an_int_seed_as_the_layer_does(xp, rng):

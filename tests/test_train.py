@@ -238,8 +238,8 @@ def test_resume_with_a_dropout_generator_of_another_kind(data, tmp_path):
     assert without_timings(fresh.history) == without_timings(whole.history)
 
     assert_load_refused(make_trainer(data), tmp_path / "last.npz",  # a PCG64 dropout generator
-                        "damaged: generator 'layer drop' has a state NumPy cannot restore into "
-                        "a PCG64$")
+                        "holds a PCG64DXSM state for the generator 'layer drop', which is a "
+                        "PCG64 in this trainer$")
 
 
 def test_numpy_scalar_arguments_go_into_the_checkpoint_as_python_numbers(data, tmp_path):

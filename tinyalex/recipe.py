@@ -23,6 +23,7 @@ checkpoint so that ``--resume`` rebuilds the same run):
 
 from __future__ import annotations
 
+import itertools
 import math
 from pathlib import Path
 
@@ -56,8 +57,8 @@ def _sizes(config: dict, image_side: int) -> tuple:
     if config["model"] == "figure1":
         side = transforms.proportional_crop_size(image_side) if config["augment"] else image_side
         if side < MIN_INPUT_SIZE:
-            # proportional_crop_size(s) = floor(s * CROP / IMAGE) >= MIN from this s on
-            smallest = (math.ceil(MIN_INPUT_SIZE * paper.IMAGE_SIZE / paper.CROP_SIZE)
+            smallest = (next(s for s in itertools.count(MIN_INPUT_SIZE)
+                             if transforms.proportional_crop_size(s) >= MIN_INPUT_SIZE)
                         if config["augment"] else MIN_INPUT_SIZE)
             raise ValueError(
                 f"the Figure-1 net takes inputs of at least {MIN_INPUT_SIZE} pixels, and images "

@@ -97,11 +97,27 @@ def read_checkpoint(path, who: str = "Trainer.load", meta_only: bool = False) ->
             problems.append("a row of its history is not a dict")
         problems += [f"preprocess {key!r} is missing" for key in ("scale", "size", "channels")
                      if key not in meta["preprocess"]]
+        problems += [f"generator {name!r} has a state NumPy cannot restore"
+                     for name, state in meta["random"].items() if not _restorable(state)]
         if "preprocess.mean" not in arrays and not meta_only:
             problems.append("the array 'preprocess.mean' is missing")
     if problems:
         raise ValueError(f"{who}: {path} is damaged: " + "; ".join(problems))
     return arrays, meta
+
+
+def _restorable(state) -> bool:
+    """Whether ``state`` is the state of a NumPy bit generator that the kind it names (its
+    ``"bit_generator"``, e.g. ``"PCG64"``) takes."""
+    name = state.get("bit_generator") if isinstance(state, dict) else None
+    kind = getattr(np.random, name, None) if isinstance(name, str) else None
+    if not (isinstance(kind, type) and issubclass(kind, np.random.BitGenerator)):
+        return False
+    try:
+        kind().state = state
+    except (TypeError, ValueError, KeyError):
+        return False
+    return True
 
 
 def _input_size(model) -> int | None:
@@ -454,13 +470,11 @@ class Trainer:
         if set(generators) != set(meta["random"]):
             raise ValueError(f"Trainer.load: {path} holds the generators {sorted(meta['random'])}, "
                              f"this trainer has {sorted(generators)}")
-        for name, rng in generators.items():  # each state tried on a new generator of its kind
-            kind = type(rng.bit_generator)
-            try:
-                kind().state = meta["random"][name]
-            except (TypeError, ValueError, KeyError):
-                raise ValueError(f"Trainer.load: {path} is damaged: generator {name!r} has a state "
-                                 f"NumPy cannot restore into a {kind.__name__}") from None
+        for name, rng in generators.items():  # read_checkpoint checked each state for its kind
+            saved, kind = meta["random"][name]["bit_generator"], type(rng.bit_generator).__name__
+            if saved != kind:
+                raise ValueError(f"Trainer.load: {path} holds a {saved} state for the generator "
+                                 f"{name!r}, which is a {kind} in this trainer")
         part = {prefix: {k.split(".", 1)[1]: v for k, v in arrays.items()
                          if k.startswith(prefix + ".")} for prefix in ("model", "optimizer", "schedule")}
         if bool(part["schedule"]) != (self.schedule is not None):  # checked before any restoring

@@ -126,8 +126,8 @@ def _kernels():
 
 
 def applies(xp) -> bool:
-    """True for CuPy arrays. The callers have refused every dtype but float32 and float64
-    (``_checks.floating``), and the kernels are compiled for both."""
+    """True where the array module ``xp`` is CuPy's. The callers have refused every dtype but
+    float32 and float64 (``_checks.floating``), and the kernels are compiled for both."""
     return xp is not numpy
 
 
